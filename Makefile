@@ -1,0 +1,33 @@
+# Set-up and entry points of the course. Needs only python3 (and root or sudo
+# for installing bubblewrap on Debian/Ubuntu when it is missing).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# nbgrader runs alembic from PATH: always run with the venv first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv test demo release sandbox-check clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+sandbox-check:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "bubblewrap (bwrap) is missing: installing the Debian package 'bubblewrap'"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q bubblewrap >/dev/null; \
+	  else echo "cannot install bubblewrap: run 'apt-get install bubblewrap' as root" >&2; exit 1; fi; }
+
+release: venv
+	$(BIN)/nbgrader generate_assignment one_neuron --force --create
+
+test: venv sandbox-check
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) submitted autograded feedback gradebook.db reports .demo
