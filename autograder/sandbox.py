@@ -1,0 +1,418 @@
+"""Sandbox for student code: bubblewrap namespaces plus resource limits.
+
+Everything that runs student code during grading (the notebook kernel under
+``nbgrader autograde``, the trusted-verdict worker) is started through this
+module.  The sandbox:
+
+* sees only read-only system directories (``/usr``, the ``/lib*`` and ``/bin``
+  links, a few files of ``/etc``), the Python installation and the course
+  virtualenv *alone* (bound at its own path; the course directory around it,
+  ``source/``, ``autograder/``, ``gradebook.db``, ``nbgrader_config.py`` and the
+  other students' folders are simply not there);
+* writes only to its private, size-limited tmpfs home (``SANDBOX_HOME``), its
+  ``/tmp`` and ``/dev/shm``, and to the host directories the caller lists in
+  ``rw_binds`` (e.g. the kernel's IPC socket directory);
+* has its own pid, network (loopback only), ipc, uts and mount namespaces, a
+  new session (no TIOCSTI into the grader's terminal), a clean environment, and
+  dies with its parent;
+* runs with resource limits (``Limits``): address space, processes, file size,
+  CPU seconds, open files, no core files.
+
+When the grader runs as root (the usual case in a course container) the
+sandboxed command additionally runs as the unprivileged host uid
+``SANDBOX_UID`` (``setpriv``) with no capabilities and ``no_new_privs``: root
+ignores ``RLIMIT_NPROC``, an unprivileged uid does not, so a fork bomb is
+contained.  Without root, bubblewrap uses a user namespace instead and the
+process limit is counted on top of the processes the user already runs.
+
+Typical use::
+
+    from autograder import sandbox
+
+    sandboxed = sandbox.require_sandbox()        # raises if bwrap cannot run
+    argv = sandbox.build_command(
+        [sys.executable, "worker.py"], sandboxed=sandboxed,
+        limits=sandbox.Limits(cpu_seconds=60),
+    )
+    proc = subprocess.Popen(argv, pass_fds=(r, w), stdin=subprocess.DEVNULL)
+
+``require_sandbox`` refuses to continue without bubblewrap unless the caller
+passes ``unsafe=True`` or the environment has ``ONE_NEURON_UNSAFE=1``; then it
+prints a loud warning on the grader's stderr and ``build_command`` keeps only
+the resource limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence, Union
+
+log = logging.getLogger(__name__)
+
+UNSAFE_ENV = "ONE_NEURON_UNSAFE"
+#: Home of the sandboxed process (a private tmpfs); the default working directory.
+SANDBOX_HOME = "/home/student"
+#: Working directory inside the sandbox (a directory of ``SANDBOX_HOME``).
+SANDBOX_WORKDIR = SANDBOX_HOME + "/work"
+#: Unprivileged host uid/gid the sandboxed command runs as when the grader is root.
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Files of /etc that programs commonly need (dynamic linker, time zone, names).
+_ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "alternatives",
+)
+
+Bind = Union[str, os.PathLike, tuple]
+
+
+class SandboxUnavailableError(RuntimeError):
+    """bubblewrap cannot run here, and unsafe grading was not requested."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed command (applied with ``prlimit``).
+
+    ``memory_bytes`` is ``RLIMIT_AS`` (virtual address space): a Python kernel
+    with numpy needs well under 1 GiB of it (see tests/test_sandbox.py).
+    ``nproc`` counts tasks (threads too) of the sandbox uid.
+    """
+
+    memory_bytes: int = 2 * GiB
+    nproc: int = 64
+    fsize_bytes: int = 64 * MiB
+    cpu_seconds: int = 600
+    nofile: int = 256
+    home_bytes: int = 256 * MiB  # size of the tmpfs home
+    tmp_bytes: int = 64 * MiB  # size of the tmpfs /tmp
+    shm_bytes: int = 16 * MiB  # size of the tmpfs /dev/shm
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def unsafe_requested(unsafe: bool | None = None) -> bool:
+    """True when unsandboxed grading was asked for (flag or ``ONE_NEURON_UNSAFE=1``)."""
+    if unsafe:
+        return True
+    return os.environ.get(UNSAFE_ENV, "").strip() == "1"
+
+
+def _running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _missing_tools() -> list[str]:
+    tools = ["bwrap", "prlimit"]
+    if _running_as_root():
+        tools.append("setpriv")
+    return [tool for tool in tools if shutil.which(tool) is None]
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_available() -> tuple[bool, str]:
+    """Can bubblewrap start a sandbox here?  Returns ``(ok, reason)``.
+
+    The probe really starts ``/bin/true`` in the sandbox (about 10 ms); the
+    answer is cached for the life of the process.
+    """
+    missing = _missing_tools()
+    if missing:
+        return False, (
+            f"missing program(s): {', '.join(missing)} "
+            "(install the Debian packages 'bubblewrap' and 'util-linux'; `make sandbox-check`)"
+        )
+    argv = sandboxed_argv(["/bin/true"], python_binds=False)
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bubblewrap failed to start: {exc}"
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
+        return False, (
+            f"bubblewrap cannot create a sandbox here: {detail} "
+            "(user namespaces disabled? running in a restricted container?)"
+        )
+    return True, "bubblewrap works"
+
+
+_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! UNSAFE GRADING: student code runs WITHOUT the bubblewrap sandbox.          !!
+!! It can read the hidden tests, the gradebook and other students' work, and  !!
+!! change them.  Only resource limits are applied.                            !!
+!! reason: {reason:<66} !!
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def require_sandbox(unsafe: bool | None = None) -> bool:
+    """Check that grading can be sandboxed.
+
+    Returns True when the sandbox works.  When it does not: raises
+    ``SandboxUnavailableError`` with the reason, unless unsafe grading was
+    requested (``unsafe=True`` or ``ONE_NEURON_UNSAFE=1``), in which case it
+    prints a loud warning on the grader's stderr and returns False.
+    """
+    ok, reason = sandbox_available()
+    if ok:
+        return True
+    if not unsafe_requested(unsafe):
+        raise SandboxUnavailableError(
+            f"Cannot sandbox student code: {reason}. Refusing to grade. "
+            f"To grade WITHOUT protection anyway (trusted submissions only), "
+            f"set {UNSAFE_ENV}=1 or pass --unsafe."
+        )
+    sys.stderr.write(_WARNING.format(reason=reason[:66]))
+    sys.stderr.flush()
+    log.warning("unsafe grading without sandbox: %s", reason)
+    return False
+
+
+def python_install_dirs() -> list[str]:
+    """Directories of the running Python: the virtualenv and its base installation.
+
+    Only these are bound (read-only) into the sandbox, never the course
+    directory that may contain the virtualenv: an editable install of
+    ``autograder`` therefore cannot be imported inside.
+    """
+    dirs = []
+    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        for path in {os.path.abspath(prefix), os.path.realpath(prefix)}:
+            if path.startswith("/usr/") or path == "/usr":
+                continue
+            if path not in dirs:
+                dirs.append(path)
+    # The interpreter may be a symlink chain (venv/bin/python -> pyenv/...).
+    exe = os.path.realpath(sys.executable)
+    if not exe.startswith("/usr/") and not any(exe.startswith(d + "/") for d in dirs):
+        dirs.append(os.path.dirname(os.path.dirname(exe)))
+    return dirs
+
+
+def _normalize_binds(binds: Iterable[Bind]) -> list[tuple[str, str]]:
+    result = []
+    for bind in binds:
+        if isinstance(bind, tuple):
+            src, dest = bind
+        else:
+            src = dest = bind
+        result.append((os.path.abspath(os.fspath(src)), os.fspath(dest)))
+    return result
+
+
+class _Dirs:
+    """Emits ``--dir`` for missing parents with mode 0755 (bubblewrap's default is 0700)."""
+
+    def __init__(self, existing: Iterable[str]):
+        self.made = set(existing)
+
+    def parents(self, dest: str) -> list[str]:
+        args = []
+        parts = Path(dest).parts[1:-1]
+        current = ""
+        for part in parts:
+            current += "/" + part
+            if current not in self.made:
+                self.made.add(current)
+                args += ["--perms", "0755", "--dir", current]
+        self.made.add(dest)
+        return args
+
+
+def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a sandboxed command (nothing of the grader's)."""
+    venv_bin = os.path.join(sys.prefix, "bin")
+    result = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": SANDBOX_HOME,
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "IPYTHONDIR": SANDBOX_HOME + "/.ipython",
+        "MPLCONFIGDIR": SANDBOX_HOME + "/.config/matplotlib",
+        "MPLBACKEND": "Agg",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    if env:
+        result.update(env)
+    return result
+
+
+def _count_user_tasks(uid: int) -> int:
+    """Tasks (threads included) the uid runs now: RLIMIT_NPROC counts these."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid:
+                count += len(os.listdir(f"/proc/{entry.name}/task"))
+        except OSError:
+            continue
+    return count
+
+
+def prlimit_args(limits: Limits = DEFAULT_LIMITS, *, nproc_base: int = 0) -> list[str]:
+    """``prlimit`` options (soft = hard) for the limits."""
+    return [
+        "prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.nproc + nproc_base}",
+        f"--fsize={limits.fsize_bytes}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--nofile={limits.nofile}",
+        "--core=0",
+        "--",
+    ]
+
+
+def sandboxed_argv(
+    argv: Sequence[str],
+    scratch_dir: str | os.PathLike | None = None,
+    *,
+    ro_binds: Iterable[Bind] = (),
+    rw_binds: Iterable[Bind] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    python_binds: bool = True,
+    hostname: str = "sandbox",
+) -> list[str]:
+    """Command line that runs ``argv`` in the sandbox with ``limits``.
+
+    ``scratch_dir``: a host directory the command may write to, bound at the
+    same path (call ``prepare_writable_dir`` on it first when running as
+    root).  ``ro_binds`` / ``rw_binds``: more host paths, each a path (bound
+    at the same path) or a ``(host_path, sandbox_path)`` pair.  ``cwd``
+    defaults to ``SANDBOX_WORKDIR`` (empty, writable).  ``env`` adds to
+    ``sandbox_env()``.  The Python installation and virtualenv of the grader
+    are bound read-only (``python_binds``).
+    """
+    as_root = _running_as_root()
+    args = ["bwrap", "--die-with-parent", "--new-session"]
+    args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not as_root:
+        args += ["--unshare-user"]
+    args += ["--hostname", hostname]
+    # System, read-only.
+    args += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = "/" + name
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for name in _ETC_FILES:
+        args += ["--ro-bind-try", "/etc/" + name, "/etc/" + name]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm"]
+    args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    args += ["--perms", "0755", "--dir", "/home"]
+    args += ["--perms", "1777", "--size", str(limits.home_bytes), "--tmpfs", SANDBOX_HOME]
+    args += ["--perms", "1777", "--dir", SANDBOX_WORKDIR]
+
+    dirs = _Dirs(["/usr", "/etc", "/proc", "/dev", "/tmp", "/home", SANDBOX_HOME, SANDBOX_WORKDIR])
+    ro = list(python_install_dirs()) if python_binds else []
+    for src, dest in _normalize_binds(ro) + _normalize_binds(ro_binds):
+        args += dirs.parents(dest) + ["--ro-bind", src, dest]
+    rw = list(rw_binds) + ([scratch_dir] if scratch_dir is not None else [])
+    for src, dest in _normalize_binds(rw):
+        args += dirs.parents(dest) + ["--bind", src, dest]
+
+    args += ["--chdir", cwd or SANDBOX_WORKDIR, "--clearenv"]
+    for key, value in sandbox_env(env).items():
+        args += ["--setenv", key, value]
+    args += ["--"]
+    if as_root:
+        args += prlimit_args(limits)
+        args += [
+            "setpriv",
+            f"--reuid={SANDBOX_UID}",
+            f"--regid={SANDBOX_GID}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
+    else:
+        args += prlimit_args(limits, nproc_base=_count_user_tasks(os.getuid()))
+    return args + list(argv)
+
+
+def limited_argv(argv: Sequence[str], limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """``argv`` with the resource limits only (no isolation): the unsafe fallback."""
+    return prlimit_args(limits) + list(argv)
+
+
+def build_command(argv: Sequence[str], *, sandboxed: bool, **kwargs) -> list[str]:
+    """``sandboxed_argv(argv, **kwargs)`` or, when not sandboxed, ``limited_argv``.
+
+    Pass the result of ``require_sandbox()`` as ``sandboxed``.
+    """
+    if sandboxed:
+        return sandboxed_argv(argv, **kwargs)
+    return limited_argv(argv, kwargs.get("limits", DEFAULT_LIMITS))
+
+
+def limits_preexec(limits: Limits = DEFAULT_LIMITS) -> Callable[[], None]:
+    """A ``preexec_fn`` for ``subprocess.Popen`` applying the limits in the child.
+
+    An alternative to the ``prlimit`` in the argv (which ``sandboxed_argv``
+    already includes).  Note that ``RLIMIT_NPROC`` does not bind root.
+    """
+
+    def apply() -> None:
+        for which, value in (
+            (resource.RLIMIT_AS, limits.memory_bytes),
+            (resource.RLIMIT_NPROC, limits.nproc),
+            (resource.RLIMIT_FSIZE, limits.fsize_bytes),
+            (resource.RLIMIT_CPU, limits.cpu_seconds),
+            (resource.RLIMIT_NOFILE, limits.nofile),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            resource.setrlimit(which, (value, value))
+
+    return apply
+
+
+def prepare_writable_dir(path: str | os.PathLike, mode: int = 0o700) -> None:
+    """Make a host directory writable by the sandboxed uid (before ``rw_binds``)."""
+    os.chmod(path, mode)
+    if _running_as_root():
+        os.chown(path, SANDBOX_UID, SANDBOX_GID)
