@@ -1,0 +1,768 @@
+"""Hidden checks of the assignment: one function per graded test cell.
+
+Every check receives the student's implementation(s) as arguments, passes
+silently, and raises ``AssertionError`` with a Russian message (the likely
+mistake, got vs expected on a small input) when the implementation is wrong.
+
+Rules every check follows
+-------------------------
+* The implementation is only *called*: no ``inspect``, no attribute access on
+  it.  It may be a plain function (pytest, the in-kernel hidden test) or an
+  ``autograder.remote`` proxy that runs the student's code in a sandbox.
+* Every call of student code goes through :func:`_running`: warnings are
+  recorded (never printed), stdout/stderr are swallowed, and any exception
+  becomes an ``AssertionError`` naming it.  Nothing a check does reaches
+  stderr (nbgrader zeroes a test cell that writes to stderr).
+* Inputs come from generators seeded here, and differ from the visible tests.
+* A check of one function uses :mod:`autograder.reference` for every other
+  function, so a bug in ``sigmoid`` never costs ``backprop`` points.
+* Returned values are validated before any comparison (type -> shape ->
+  finite -> values) and converted to plain float64 ndarrays, so an object
+  that "compares equal to everything" cannot pass.
+
+Net protocol shared with ``autograder.remote``
+----------------------------------------------
+``backprop`` receives a :class:`CheckNet`, a subclass of ``reference.Net``
+with one extra attribute ``activation``:
+
+* ``activation == "reference"``: the forward pass uses ``reference.sigmoid``
+  (check of backprop alone);
+* otherwise ``activation`` is the sigmoid implementation object passed to the
+  check (a function or a proxy) and the forward pass calls it (final-accuracy
+  check: the student's sigmoid with the student's backprop).
+
+A proxy recognises such arguments by ``isinstance(arg, reference.Net)``, sends
+``w``, ``b`` and the activation, and copies the updated ``w``, ``b`` back.
+Array arguments the student mutates are copied back as well, so the checks
+can detect mutated inputs.
+"""
+import contextlib
+import functools
+import io
+import math
+import time
+import warnings
+
+import numpy as np
+
+from autograder import reference
+
+__all__ = [
+    "CHECKS",
+    "CheckNet",
+    "check_backprop",
+    "check_bce_loss",
+    "check_final_accuracy",
+    "check_random_sample",
+    "check_sigmoid_stability",
+    "check_sigmoid_values",
+]
+
+# Tolerances (relative, absolute) of value comparisons, written down once.
+SIGMOID_RTOL, SIGMOID_ATOL = 1e-7, 1e-12
+BCE_RTOL, BCE_ATOL = 1e-7, 1e-10
+# The step of backprop is compared with the closed form (r - y) * x; the
+# chain-rule form with clipped divisions agrees to ~1e-15 when |w*x + b| <= 6.
+BACKPROP_RTOL, BACKPROP_ATOL = 1e-6, 1e-12
+# Wall-clock budget of random_sample on n = 20000 points.  A grading rule,
+# not a test assertion: the reference needs a few milliseconds, a split that
+# builds the test part with `i not in list` needs seconds (quadratic time),
+# and that is exactly the defect of the seed notebook the course teaches away.
+SPLIT_SCALE_N = 20000
+SPLIT_TIME_LIMIT_S = 1.5
+
+# numpy's default error handling, re-imposed around student code so that a
+# global np.seterr(all="ignore") in an answer cell cannot hide an overflow.
+_ERRSTATE = dict(divide="warn", over="warn", invalid="warn", under="ignore")
+
+
+# --------------------------------------------------------------------------
+# Calling student code
+# --------------------------------------------------------------------------
+def _safe_str(obj, limit=300):
+    try:
+        text = str(obj)
+    except Exception:  # a student's exception may have a broken __str__
+        text = "<?>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextlib.contextmanager
+def _running(what):
+    """Run student code: record warnings, swallow output, name exceptions.
+
+    Yields the list that collects the warnings raised inside the block.
+    """
+    sink = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+            np.errstate(**_ERRSTATE):
+        warnings.simplefilter("always")
+        try:
+            yield caught
+        except (Exception, SystemExit) as exc:  # any failure of student code
+            raise AssertionError(
+                f"{what}: функция упала с ошибкой "
+                f"{type(exc).__name__}: {_safe_str(exc)}"
+            ) from None
+
+
+def _call(fn, what, *args, **kwargs):
+    """Call student code once; returns (result, list of recorded warnings)."""
+    with _running(what) as caught:
+        result = fn(*args, **kwargs)
+    return result, list(caught)
+
+
+# --------------------------------------------------------------------------
+# Validating returned values
+# --------------------------------------------------------------------------
+def _fmt(a, precision=6):
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return np.format_float_positional(a.item(), precision=precision, trim="-") \
+            if a.dtype.kind == "f" else repr(a.item())
+    return np.array2string(a, precision=precision, threshold=12, edgeitems=3,
+                           separator=", ")
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"np.ndarray формы {value.shape} и типа {value.dtype}"
+    return type(value).__name__
+
+
+def _is_python_number(value):
+    return type(value) in (int, float, bool)
+
+
+def _numeric_array(value, what, allow_scalar=False):
+    """A float64 ndarray copy of a returned value, or AssertionError.
+
+    Accepts a real (non-object) ndarray; with allow_scalar also a Python or
+    numpy real number.  Subclasses are viewed as plain ndarrays, so none of
+    their methods is used for the comparison.
+    """
+    if isinstance(value, np.ndarray):
+        base = np.ndarray.view(value, np.ndarray)
+        if base.dtype.kind not in "biuf":
+            raise AssertionError(
+                f"{what}: ожидался массив чисел, получен массив типа {base.dtype}")
+        return np.array(base, dtype=np.float64)
+    if allow_scalar and (_is_python_number(value)
+                         or isinstance(value, (np.integer, np.floating, np.bool_))):
+        return np.array(value, dtype=np.float64)
+    expected = "число или np.ndarray" if allow_scalar else "np.ndarray"
+    raise AssertionError(f"{what}: ожидался {expected}, получено {_describe(value)}")
+
+
+def _mismatch_report(inputs, got, expected, bad, limit=4):
+    """A few lines 'input -> got vs expected' for the failing elements."""
+    idx = np.argwhere(bad)[:limit]
+    lines = []
+    for i in idx:
+        i = tuple(i)
+        src = ", ".join(f"{name}={_fmt(np.asarray(arr)[i])}" for name, arr in inputs)
+        lines.append(f"  {src}: получено {_fmt(got[i], 10)}, ожидалось {_fmt(expected[i], 10)}")
+    return "\n".join(lines)
+
+
+def _close(got, expected, rtol, atol):
+    with np.errstate(all="ignore"):
+        return np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=False)
+
+
+def _diagnose(got, candidates, rtol=1e-6, atol=1e-9):
+    """Name of the first known mistake whose values equal got, or None."""
+    for name, values in candidates:
+        with np.errstate(all="ignore"):
+            values = np.asarray(values, dtype=np.float64)
+        if values.shape == got.shape and np.all(_close(got, values, rtol, atol)
+                                                | (np.isnan(got) & np.isnan(values))):
+            return name
+    return None
+
+
+def _assert_values(got, expected, *, what, inputs, rtol, atol, candidates=()):
+    ok = _close(got, expected, rtol, atol)
+    if np.all(ok):
+        return
+    hint = _diagnose(got, candidates)
+    message = (f"{what}: значения неверны (допуск rtol={rtol:g}, atol={atol:g}); "
+               f"не совпало {int(np.size(ok) - np.sum(ok))} из {np.size(ok)}.\n"
+               + _mismatch_report(inputs, got, expected, ~ok))
+    if hint:
+        message += f"\nПохоже на ошибку: {hint}."
+    raise AssertionError(message)
+
+
+def _assert_finite(got, what, inputs):
+    bad = ~np.isfinite(got)
+    if np.any(bad):
+        raise AssertionError(
+            f"{what}: в результате есть nan или inf.\n"
+            + "\n".join(
+                f"  {', '.join(f'{n}={_fmt(np.asarray(a)[tuple(i)])}' for n, a in inputs)}: "
+                f"получено {_fmt(got[tuple(i)])}"
+                for i in np.argwhere(bad)[:4]))
+
+
+def _assert_unchanged(before, after, what, name):
+    after_arr = np.ndarray.view(after, np.ndarray) if isinstance(after, np.ndarray) else after
+    if (not isinstance(after_arr, np.ndarray) or after_arr.shape != before.shape
+            or not np.array_equal(after_arr, before)):
+        raise AssertionError(
+            f"{what}: функция изменила входной массив {name}; "
+            f"не меняйте аргументы на месте (сделайте копию).")
+
+
+# --------------------------------------------------------------------------
+# random_sample
+# --------------------------------------------------------------------------
+_SPLIT_ORDER = "(X_train, X_test, y_train, y_test)"
+
+
+def _split_case(rng, class_sizes, labels, n_features=None, shuffle=True, label_dtype=None):
+    """Inputs of one split case: X values are unique and disjoint from labels."""
+    y = np.concatenate([np.full(size, label) for label, size in zip(labels, class_sizes)])
+    if label_dtype is not None:
+        y = y.astype(label_dtype)
+    n = len(y)
+    if shuffle:
+        y = y[rng.permutation(n)]
+    # Unique non-integer values far from any label: 1000.25, 1001.25, ...
+    base = 1000.25 + rng.permutation(n).astype(float)
+    if n_features is None:
+        X = base
+    else:
+        X = base[:, None] + 0.5 * np.arange(n_features)[None, :] * 1e-3
+    return X, y
+
+
+def _row_keys(A):
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim == 1:
+        return [float(v) for v in A]
+    return [tuple(float(v) for v in row) for row in A.reshape(len(A), -1)]
+
+
+def _check_one_split(random_sample, X, y, fraction, rng_desc, time_limit=None):
+    call = ("random_sample(X, y)" if fraction is None
+            else f"random_sample(X, y, fraction={fraction})")
+    frac = 0.8 if fraction is None else fraction
+    what = f"{call} [{rng_desc}]"
+    X_before, y_before = X.copy(), y.copy()
+    X_arg, y_arg = X.copy(), y.copy()
+    kwargs = {} if fraction is None else {"fraction": fraction}
+    start = time.perf_counter()
+    result, _ = _call(random_sample, what, X_arg, y_arg, **kwargs)
+    elapsed = time.perf_counter() - start
+    if time_limit is not None and elapsed > time_limit:
+        raise AssertionError(
+            f"{what}: работает {elapsed:.1f} с (допустимо {time_limit} с). Проверка "
+            f"`i not in list` в цикле даёт квадратичное время: используйте булеву маску "
+            f"или np.setdiff1d.")
+
+    # type: a tuple (or list) of four arrays
+    if not isinstance(result, (tuple, list)):
+        raise AssertionError(
+            f"{what}: ожидался кортеж из 4 массивов {_SPLIT_ORDER}, "
+            f"получено {_describe(result)}")
+    if len(result) != 4:
+        raise AssertionError(
+            f"{what}: ожидалось 4 значения {_SPLIT_ORDER}, получено {len(result)}")
+    names = ["X_train", "X_test", "y_train", "y_test"]
+    parts = [_numeric_array(part, f"{what}, {name}") for part, name in zip(result, names)]
+    _assert_unchanged(X_before, X_arg, what, "X")
+    _assert_unchanged(y_before, y_arg, what, "y")
+
+    # order: which outputs hold X values and which hold labels
+    labels = np.unique(y_before)
+    label_set = set(float(v) for v in labels)
+    x_set = set(_row_keys(X_before)) if X_before.ndim == 1 else None
+
+    def kind(part):
+        if part.size == 0:
+            return "?"
+        flat = set(float(v) for v in part.ravel())
+        if flat <= label_set:
+            return "y"
+        if X_before.ndim == 1 and flat <= x_set:
+            return "X"
+        if X_before.ndim == 2 and part.ndim == 2:
+            return "X"
+        return "?"
+
+    kinds = [kind(p) for p in parts]
+    if kinds != ["X", "X", "y", "y"] and "?" not in kinds:
+        got_desc = ", ".join("строки X" if k == "X" else "метки y" for k in kinds)
+        raise AssertionError(
+            f"{what}: неверный порядок возвращаемых значений. Ожидается {_SPLIT_ORDER}, "
+            f"а по содержимому получено ({got_desc}).")
+    X_tr, X_te, y_tr, y_te = parts
+
+    # shapes
+    feat_shape = X_before.shape[1:]
+    for name, part in (("X_train", X_tr), ("X_test", X_te)):
+        if part.shape[1:] != feat_shape:
+            raise AssertionError(
+                f"{what}: {name} имеет форму {part.shape}, а строки X имеют форму "
+                f"{feat_shape} (ожидалась форма (k,) + {feat_shape}).")
+    for name, part in (("y_train", y_tr), ("y_test", y_te)):
+        if part.ndim != 1:
+            raise AssertionError(f"{what}: {name} должен быть одномерным, форма {part.shape}.")
+    if len(X_tr) != len(y_tr) or len(X_te) != len(y_te):
+        raise AssertionError(
+            f"{what}: длины не согласованы: len(X_train)={len(X_tr)}, len(y_train)={len(y_tr)}, "
+            f"len(X_test)={len(X_te)}, len(y_test)={len(y_te)}.")
+
+    # sizes per class
+    expected_train = {float(c): int(frac * int(np.sum(y_before == c))) for c in labels}
+    expected_test = {float(c): int(np.sum(y_before == c)) - expected_train[float(c)]
+                     for c in labels}
+    got_train = {float(c): int(np.sum(y_tr == c)) for c in labels}
+    got_test = {float(c): int(np.sum(y_te == c)) for c in labels}
+    n_total = len(y_before)
+    if len(y_tr) + len(y_te) != n_total:
+        extra = " Есть пересечение train и test?" if len(y_tr) + len(y_te) > n_total else ""
+        raise AssertionError(
+            f"{what}: в train и test вместе {len(y_tr) + len(y_te)} строк, "
+            f"а в X — {n_total}. Каждая строка должна попасть ровно в одну часть.{extra}")
+    if got_train != expected_train:
+        swapped = {c: v for c, v in expected_test.items()}
+        hint = ""
+        if got_train == swapped:
+            hint = (" Похоже, fraction взята как доля test; fraction — доля train.")
+        elif sum(got_train.values()) in (sum(expected_train.values()), int(frac * n_total)):
+            hint = (" Общий размер train верный, но пропорции классов нарушены: "
+                    "разбиение должно быть стратифицированным (отдельно по каждому классу).")
+        else:
+            rounded = {float(c): round(frac * int(np.sum(y_before == c))) for c in labels}
+            if got_train == rounded:
+                hint = " Размер должен быть int(fraction * n_class) (округление вниз), а не round()."
+        def fmt_counts(d):
+            return "{" + ", ".join(f"{_fmt(np.float64(c))}: {v}" for c, v in d.items()) + "}"
+        raise AssertionError(
+            f"{what}: неверные размеры train по классам (метка: число строк). "
+            f"Получено {fmt_counts(got_train)}, ожидалось {fmt_counts(expected_train)} "
+            f"= int(fraction * размер класса).{hint}")
+
+    # disjoint and covering, pairs (x, y) kept
+    pairs_before = sorted(zip(_row_keys(X_before), (float(v) for v in y_before)))
+    pairs_train = list(zip(_row_keys(X_tr), (float(v) for v in y_tr)))
+    pairs_test = list(zip(_row_keys(X_te), (float(v) for v in y_te)))
+    if sorted(pairs_train + pairs_test) != pairs_before:
+        x_all = sorted(_row_keys(X_tr) + _row_keys(X_te))
+        if x_all != sorted(_row_keys(X_before)):
+            keys_tr = set(_row_keys(X_tr))
+            if keys_tr & set(_row_keys(X_te)):
+                raise AssertionError(
+                    f"{what}: train и test пересекаются (одна строка X попала в обе части); "
+                    f"части должны быть непересекающимися и вместе давать весь X.")
+            raise AssertionError(
+                f"{what}: строки X_train и X_test вместе не совпадают со строками X "
+                f"(часть строк потеряна или повторена).")
+        raise AssertionError(
+            f"{what}: пары (x, y) разорваны: метка строки в train/test не совпадает с её "
+            f"меткой в исходных данных. Выбирайте X и y одними и теми же индексами.")
+    return set(_row_keys(X_tr))
+
+
+def check_random_sample(random_sample):
+    """Stratified split: order, per-class sizes, disjoint, covering, random, fast."""
+    rng = np.random.default_rng(20260501)
+    cases = [
+        # (class sizes, labels, n_features, shuffle, label dtype, fraction, description)
+        ((30, 30), (0, 1), None, True, float, None, "два класса, метки перемешаны"),
+        ((25, 25), (False, True), None, False, bool, 0.6, "метки bool, отсортированы"),
+        ((45, 15), (0, 1), None, True, int, 0.7, "несбалансированные классы"),
+        ((16, 7), (1, 0), None, True, int, 0.8, "нечётный размер класса"),
+        ((20, 12, 9), (-1, 1, 3), None, True, int, 0.75, "три класса с метками -1, 1, 3"),
+        ((18, 22), (0, 1), 3, True, float, 0.5, "двумерный X формы (n, 3)"),
+        ((40, 60), (1, 0), None, True, float, 0.25, "fraction=0.25"),
+        ((55, 25, 20), (2, 0, 1), None, True, int, 0.9, "три класса, fraction=0.9"),
+    ]
+    for sizes, labels, n_features, shuffle, dtype, fraction, desc in cases:
+        X, y = _split_case(rng, sizes, labels, n_features, shuffle, dtype)
+        _check_one_split(random_sample, X, y, fraction, desc)
+
+    # randomness: repeated calls differ and do not always take the first members
+    X, y = _split_case(rng, (40, 40), (0, 1), None, True, float)
+    firsts = set()
+    for label in (0.0, 1.0):
+        members = np.flatnonzero(y == label)
+        firsts |= set(float(v) for v in X[members[:int(0.8 * len(members))]])
+    trains = [_check_one_split(random_sample, X, y, 0.8, "случайность") for _ in range(3)]
+    if trains[0] == trains[1] == trains[2]:
+        raise AssertionError(
+            "random_sample: три вызова на одних и тех же данных дали одинаковый train. "
+            "Разбиение должно быть случайным (np.random.permutation / np.random.choice).")
+    if all(t == firsts for t in trains):
+        raise AssertionError(
+            "random_sample: в train всегда попадают первые элементы каждого класса. "
+            "Выбирайте элементы случайно.")
+
+    # scale (see SPLIT_TIME_LIMIT_S)
+    X, y = _split_case(rng, (SPLIT_SCALE_N // 2 + 1, SPLIT_SCALE_N // 2 - 1), (0, 1),
+                       None, True, float)
+    _check_one_split(random_sample, X, y, None, f"{SPLIT_SCALE_N} точек",
+                     time_limit=SPLIT_TIME_LIMIT_S)
+
+
+# --------------------------------------------------------------------------
+# sigmoid
+# --------------------------------------------------------------------------
+def _sigmoid_candidates(x):
+    with np.errstate(all="ignore"):
+        return [
+            ("знак в экспоненте: 1 / (1 + exp(x)) вместо 1 / (1 + exp(-x))", reference.sigmoid(-x)),
+            ("лишний множитель: 1 / (1 + exp(-2x))", reference.sigmoid(2 * x)),
+            ("лишний множитель: 1 / (1 + exp(-x/2))", reference.sigmoid(x / 2)),
+            ("это tanh(x), а не сигмоида", np.tanh(x)),
+            ("exp(-x) / (1 + exp(-x)) = 1 - sigmoid(x)", 1 - reference.sigmoid(x)),
+            ("1 / (1 - exp(-x)): знак в знаменателе", 1 / (1 - np.exp(-x))),
+            ("вместо сигмоиды вычислена exp(x)", np.exp(x)),
+            ("результат округлён до целых (empty_like от int-массива?)",
+             np.trunc(reference.sigmoid(x))),
+        ]
+
+
+def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
+    x_arg = x if scalar else np.array(x, copy=True)
+    result, caught = _call(sigmoid, what, x_arg)
+    expected_shape = () if scalar else np.shape(x)
+    got = _numeric_array(result, what, allow_scalar=True)
+    if isinstance(result, np.ndarray) and not scalar and result.shape != expected_shape:
+        raise AssertionError(
+            f"{what}: форма результата {result.shape}, ожидалась {expected_shape} "
+            f"(сигмоида применяется поэлементно, форма сохраняется).")
+    if not isinstance(result, np.ndarray) and expected_shape != ():
+        raise AssertionError(
+            f"{what}: для массива формы {expected_shape} ожидался np.ndarray той же формы, "
+            f"получено {_describe(result)}.")
+    if got.shape != expected_shape:
+        raise AssertionError(
+            f"{what}: для числа ожидалось число (размерность 0), получен массив формы {got.shape}.")
+    if isinstance(result, np.ndarray) and result.dtype.kind != "f":
+        raise AssertionError(
+            f"{what}: результат имеет тип {result.dtype}, ожидались числа с плавающей точкой "
+            f"(сигмоида принимает значения между 0 и 1).")
+    x64 = np.asarray(x, dtype=np.float64)
+    expected = reference.sigmoid(x64)
+    inputs = [("x", x64)]
+    _assert_finite(got, what, inputs)
+    _assert_values(got, np.asarray(expected), what=what, inputs=inputs, rtol=rtol, atol=atol,
+                   candidates=_sigmoid_candidates(x64))
+    return got, caught
+
+
+def check_sigmoid_values(sigmoid):
+    """Values, types and shapes of sigmoid on moderate inputs (|x| <= 40).
+
+    Warnings are ignored here: a correct but overflowing naive sigmoid passes
+    (the stability check takes it).
+    """
+    rng = np.random.default_rng(20260502)
+    cases = [
+        (0.37, "sigmoid(0.37) для числа Python", True),
+        (-2, "sigmoid(-2) для целого числа Python", True),
+        (np.float64(1.9), "sigmoid(np.float64(1.9))", True),
+        (np.array(-0.8), "sigmoid(0-мерный массив)", False),
+        (np.linspace(-7.5, 7.5, 11), "sigmoid(np.linspace(-7.5, 7.5, 11))", False),
+        (np.arange(-4, 5), "sigmoid(np.arange(-4, 5)) — массив целых", False),
+        (rng.uniform(-40, 40, size=57), "sigmoid(x), x — 57 случайных чисел из [-40, 40]", False),
+        (rng.normal(0, 3, size=(4, 6)), "sigmoid(x) для массива формы (4, 6)", False),
+        (rng.uniform(-12, 12, size=(2, 3, 5)), "sigmoid(x) для массива формы (2, 3, 5)", False),
+        (np.zeros(0), "sigmoid(пустой массив)", False),
+    ]
+    for x, what, scalar in cases:
+        _check_sigmoid_on(sigmoid, x, what, SIGMOID_RTOL, SIGMOID_ATOL, scalar)
+
+
+def check_sigmoid_stability(sigmoid):
+    """Large |x| (up to 1e3): finite, in [0, 1], correct, and no warnings."""
+    rng = np.random.default_rng(20260503)
+    extremes = np.array([-1000.0, -800.0, -745.5, -710.0, -100.0, -36.0,
+                         0.0, 36.0, 100.0, 710.0, 745.5, 800.0, 1000.0])
+    cases = [
+        (extremes, "sigmoid(x) для x = [-1000, -800, ..., 800, 1000]", False),
+        (rng.uniform(-1000, 1000, size=(5, 8)), "sigmoid(x), x из [-1000, 1000], форма (5, 8)", False),
+        (-900.0, "sigmoid(-900.0)", True),
+        (900.0, "sigmoid(900.0)", True),
+    ]
+    for x, what, scalar in cases:
+        got, caught = _check_sigmoid_on(sigmoid, x, what, SIGMOID_RTOL, SIGMOID_ATOL, scalar)
+        if np.any(got < 0) or np.any(got > 1):
+            raise AssertionError(f"{what}: значения сигмоиды должны лежать в [0, 1].")
+        if caught:
+            first = caught[0]
+            raise AssertionError(
+                f"{what}: вычисление выдаёт предупреждение "
+                f"{first.category.__name__}: {_safe_str(first.message)}. "
+                f"exp(-x) переполняется при больших отрицательных x: считайте отдельно "
+                f"для x >= 0 (1 / (1 + exp(-x))) и x < 0 (exp(x) / (1 + exp(x))).")
+
+
+# --------------------------------------------------------------------------
+# BCELoss
+# --------------------------------------------------------------------------
+def _bce(p, y, eps):
+    return reference.BCELoss(p, y, eps=eps)
+
+
+def _bce_candidates(p, y, eps):
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ref = _bce(p, y, eps)
+    with np.errstate(all="ignore"):
+        seed_defect = np.where(p <= eps, 1.0, np.where(p >= 1 - eps, 0.0, ref))
+        unclipped = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        return [
+            ("при p <= eps и p >= 1-eps потеря 1 или 0 независимо от метки; уверенная "
+             "ошибка должна давать большую потерю -log(eps)", seed_defect),
+            ("логарифм по основанию 2 (нужен натуральный np.log)", ref / np.log(2)),
+            ("логарифм по основанию 10 (нужен натуральный np.log)", ref / np.log(10)),
+            ("потерян знак минус", -ref),
+            ("перепутаны y и 1 - y", _bce(p, 1 - y, eps)),
+            ("нет отсечения вероятностей к [eps, 1 - eps]", unclipped),
+            ("отсечение с eps по умолчанию вместо переданного eps", _bce(p, y, 1e-5)),
+            ("отсечение только снизу (p < eps)", -(y * np.log(np.maximum(p, eps))
+                                                   + (1 - y) * np.log(1 - np.maximum(p, eps)))),
+        ]
+
+
+def check_bce_loss(BCELoss):
+    """Per-element BCE with natural log, clipping at eps, any label dtype."""
+    rng = np.random.default_rng(20260504)
+    p1 = rng.uniform(0.02, 0.98, size=13)
+    y1 = (rng.random(13) < 0.5).astype(float)
+    p2 = rng.uniform(0.001, 0.999, size=(3, 4))
+    y2 = rng.integers(0, 2, size=(3, 4))
+    p3 = rng.uniform(0.05, 0.95, size=9)
+    y3 = rng.random(9) < 0.5
+    extremes = np.array([0.0, 1e-9, 3e-6, 0.5, 1 - 3e-6, 1 - 1e-9, 1.0])
+    p4 = np.concatenate([extremes, extremes])
+    y4 = np.concatenate([np.zeros(7), np.ones(7)])
+    p5 = np.array([0.0, 2e-4, 5e-4, 0.002, 0.3, 0.998, 0.9995, 1.0, 0.0, 1.0, 0.9995, 2e-4])
+    y5 = np.array([1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1])
+    cases = [
+        (p1, y1, None, "BCELoss(x, y), метки float 0/1"),
+        (p2, y2, None, "BCELoss(x, y) для массивов формы (3, 4), метки int"),
+        (p3, y3, None, "BCELoss(x, y), метки bool"),
+        (p4, y4, None, "BCELoss(x, y) с вероятностями 0, 1 и ближе eps=1e-5 к ним"),
+        (p5, y5, 1e-3, "BCELoss(x, y, eps=1e-3)"),
+    ]
+    for p, y, eps, what in cases:
+        p_arg, y_arg = np.array(p, copy=True), np.array(y, copy=True)
+        if eps is None:
+            result, _ = _call(BCELoss, what, p_arg, y_arg)
+            eps_value = 1e-5
+        else:
+            result, _ = _call(BCELoss, what, p_arg, y_arg, eps=eps)
+            eps_value = eps
+        if not isinstance(result, np.ndarray) and (
+                _is_python_number(result) or isinstance(result, np.generic)):
+            raise AssertionError(
+                f"{what}: получено одно число {_safe_str(result)}, а нужен массив потерь "
+                f"каждого элемента формы {p.shape} (не усредняйте и не суммируйте).")
+        got = _numeric_array(result, what)
+        if got.shape != p.shape:
+            raise AssertionError(
+                f"{what}: форма результата {got.shape}, ожидалась {p.shape} "
+                f"(потеря считается для каждого элемента).")
+        expected = _bce(p, np.asarray(y, dtype=float), eps_value)
+        inputs = [("x", p), ("y", np.asarray(y, dtype=float))]
+        hint_candidates = _bce_candidates(p, y, eps_value)
+        if not np.all(np.isfinite(got)):
+            bad = ~np.isfinite(got)
+            raise AssertionError(
+                f"{what}: в результате есть inf или nan — вероятности нужно ограничить "
+                f"отрезком [eps, 1 - eps] (np.clip) перед логарифмом.\n"
+                + _mismatch_report(inputs, got, expected, bad))
+        _assert_values(got, expected, what=what, inputs=inputs, rtol=BCE_RTOL, atol=BCE_ATOL,
+                       candidates=hint_candidates)
+
+
+# --------------------------------------------------------------------------
+# backprop
+# --------------------------------------------------------------------------
+class CheckNet(reference.Net):
+    """reference.Net whose activation is the reference sigmoid or a given one.
+
+    activation: the string "reference" or a sigmoid implementation (see the
+    protocol at the top of this module).
+    """
+
+    def __init__(self, w, b, activation="reference"):
+        super().__init__(w, b)
+        self.activation = activation
+
+    def forward(self, x):
+        pre = self.w * x + self.b
+        if isinstance(self.activation, str):
+            return reference.sigmoid(pre)
+        return self.activation(pre)
+
+
+def _param_value(value, name, what):
+    """A returned parameter as a Python float (a real number or size-1 array)."""
+    if isinstance(value, np.ndarray) or _is_python_number(value) or \
+            isinstance(value, (np.integer, np.floating)):
+        arr = _numeric_array(value, f"{what}: net.{name}", allow_scalar=True)
+        if arr.size != 1:
+            raise AssertionError(
+                f"{what}: после шага net.{name} стал массивом формы {arr.shape}, а должен "
+                f"остаться числом. Усредните градиент по примерам (np.mean).")
+        return float(arr.reshape(()))
+    raise AssertionError(
+        f"{what}: после шага net.{name} имеет тип {_describe(value)}, ожидалось число.")
+
+
+def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
+    """(name, (dw, db)) of known wrong steps; dw, db are the changes of w, b."""
+    r = reference.sigmoid(w * x + b)
+    e = r - y
+    gw, gb = np.mean(e * x), np.mean(e)
+    n = len(x)
+    mse_w, mse_b = np.mean(e * r * (1 - r) * x), np.mean(e * r * (1 - r))
+    return [
+        ("перепутан знак: нужно w -= lr * grad (градиентный спуск), а не +=", (lr * gw, lr * gb)),
+        ("сумма вместо среднего: используйте np.mean, а не np.sum", (-lr * gw * n, -lr * gb * n)),
+        ("забыт множитель lr", (-gw, -gb)),
+        ("в градиенте по w забыт множитель x (dl/dw = x)", (-lr * gb, -lr * gb)),
+        ("градиент MSE вместо BCE: для BCE dL/dl = r - y без r(1 - r)",
+         (-lr * mse_w, -lr * mse_b)),
+        ("градиент MSE с множителем 2", (-2 * lr * mse_w, -2 * lr * mse_b)),
+        ("обновлён только w, b не меняется", (-lr * gw, 0.0)),
+        ("обновлён только b, w не меняется", (0.0, -lr * gb)),
+        ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
+    ] + ([("lr по умолчанию должен быть 0.01", (-0.1 * gw, -0.1 * gb)),
+          ("lr по умолчанию должен быть 0.01", (-0.001 * gw, -0.001 * gb))]
+         if n_default_lr else [])
+
+
+def check_backprop(backprop):
+    """One gradient step of the mean BCE, in place, default and given lr."""
+    rng = np.random.default_rng(20260505)
+    cases = []
+    # (w, b, x, y, lr or None, description); |w*x + b| <= 6 everywhere.
+    for n, lr, label_kind in ((7, None, "float"), (40, 0.1, "int"), (1, 0.5, "float"),
+                              (25, 2.0, "bool"), (60, 0.03, "float")):
+        w = float(rng.uniform(-1.5, 1.5))
+        b = float(rng.uniform(-1.0, 1.0))
+        x = rng.uniform(-3.0, 3.0, size=n)
+        y = rng.random(n) < 0.5
+        y = {"float": y.astype(float), "int": y.astype(int), "bool": y}[label_kind]
+        cases.append((w, b, x, y, lr, label_kind))
+    for w, b, x, y, lr, label_kind in cases:
+        assert np.all(np.abs(w * x + b) <= 6)
+        lr_value = 0.01 if lr is None else lr
+        call = "backprop(net, x, y)" if lr is None else f"backprop(net, x, y, lr={lr})"
+        what = (f"{call} при net.w={_fmt(np.float64(w), 4)}, net.b={_fmt(np.float64(b), 4)}, "
+                f"{len(x)} точек, метки {label_kind}")
+        net = CheckNet(w, b, "reference")
+        x_arg, y_arg = x.copy(), y.copy()
+        kwargs = {} if lr is None else {"lr": lr}
+        _call(backprop, what, net, x_arg, y_arg, **kwargs)
+        _assert_unchanged(x, x_arg, what, "x")
+        _assert_unchanged(y, y_arg, what, "y")
+        w_new = _param_value(net.w, "w", what)
+        b_new = _param_value(net.b, "b", what)
+        if not (math.isfinite(w_new) and math.isfinite(b_new)):
+            raise AssertionError(f"{what}: после шага net.w={w_new}, net.b={b_new} — не конечные числа.")
+        yf = np.asarray(y, dtype=np.float64)
+        r = reference.sigmoid(w * x + b)
+        gw, gb = float(np.mean((r - yf) * x)), float(np.mean(r - yf))
+        expected = np.array([-lr_value * gw, -lr_value * gb])
+        got = np.array([w_new - w, b_new - b])
+        if got[0] == 0.0 and got[1] == 0.0:
+            raise AssertionError(
+                f"{what}: net.w и net.b не изменились. backprop должна обновлять параметры "
+                f"сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые.")
+        ok = np.isclose(got, expected, rtol=BACKPROP_RTOL, atol=BACKPROP_ATOL)
+        if not np.all(ok):
+            hint = None
+            for name, (dw, db) in _backprop_candidates(w, b, x, yf, lr_value, lr is None):
+                if np.allclose(got, [dw, db], rtol=1e-6, atol=1e-12):
+                    hint = name
+                    break
+            message = (
+                f"{what}: неверный шаг градиентного спуска (допуск rtol={BACKPROP_RTOL:g}).\n"
+                f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
+                f"= -lr * mean((r - y) * x)\n"
+                f"  изменение b: получено {_fmt(got[1], 10)}, ожидалось {_fmt(expected[1], 10)} "
+                f"= -lr * mean(r - y)")
+            if hint:
+                message += f"\nПохоже на ошибку: {hint}."
+            raise AssertionError(message)
+
+
+# --------------------------------------------------------------------------
+# final accuracy
+# --------------------------------------------------------------------------
+FINAL_SPLIT_SEED = 2026
+
+
+def final_split():
+    """The notebook's data and split (train 64 / val 16 / test 20), fixed seed.
+
+    Uses numpy's global RNG (as the reference split does) and restores its
+    state afterwards.
+    """
+    X = np.linspace(reference.X_LOW, reference.X_HIGH, reference.N_POINTS)
+    y = reference.target(X)
+    state = np.random.get_state()
+    try:
+        np.random.seed(FINAL_SPLIT_SEED)
+        X_train, X_test, y_train, y_test = reference.random_sample(X, y, fraction=0.8)
+        X_train, X_val, y_train, y_val = reference.random_sample(X_train, y_train, fraction=0.8)
+    finally:
+        np.random.set_state(state)
+    return X_train, X_val, X_test, y_train, y_val, y_test
+
+
+@functools.lru_cache(maxsize=1)
+def reference_final_accuracy():
+    """Test accuracy of the reference trained as in the notebook."""
+    X_train, _, X_test, y_train, _, y_test = final_split()
+    net = reference.Net(reference.INITIAL_W, reference.INITIAL_B)
+    reference.train(net, X_train, y_train)
+    return reference.accuracy(net(X_test), y_test)
+
+
+def check_final_accuracy(sigmoid, backprop):
+    """Training with the student's sigmoid and backprop reaches the reference accuracy."""
+    X_train, _, X_test, y_train, _, y_test = final_split()
+    ref_acc = reference_final_accuracy()
+    net = CheckNet(reference.INITIAL_W, reference.INITIAL_B, sigmoid)
+    what = (f"обучение Net({reference.INITIAL_W}, {reference.INITIAL_B}) вашими sigmoid и "
+            f"backprop (lr={reference.LEARNING_RATE}, {reference.N_STEPS} шагов)")
+    with _running(what):
+        for _ in range(reference.N_STEPS):
+            backprop(net, X_train.copy(), y_train.copy(), lr=reference.LEARNING_RATE)
+    w = _param_value(net.w, "w", what)
+    b = _param_value(net.b, "b", what)
+    if not (math.isfinite(w) and math.isfinite(b)):
+        raise AssertionError(f"{what}: параметры стали не конечными: w={w}, b={b}.")
+    result, _ = _call(net, f"{what}: предсказание на test", X_test.copy())
+    probs = _numeric_array(result, f"{what}: предсказание на test", allow_scalar=False)
+    if probs.shape != X_test.shape:
+        raise AssertionError(
+            f"{what}: предсказание на test имеет форму {probs.shape}, ожидалась {X_test.shape}.")
+    acc = float(np.mean((probs > 0.5) == y_test))
+    n_test = len(y_test)
+    if acc < ref_acc - 1.0 / n_test:
+        raise AssertionError(
+            f"{what}: точность на test {acc:.2f}, а эталон, обученный так же, даёт "
+            f"{ref_acc:.2f} (допустимо отстать на 1/{n_test}). После обучения "
+            f"w={_fmt(np.float64(w), 4)}, b={_fmt(np.float64(b), 4)}.")
+
+
+CHECKS = {
+    "test_random_sample": (check_random_sample, ["random_sample"]),
+    "test_sigmoid_values": (check_sigmoid_values, ["sigmoid"]),
+    "test_sigmoid_stability": (check_sigmoid_stability, ["sigmoid"]),
+    "test_bce_loss": (check_bce_loss, ["BCELoss"]),
+    "test_backprop": (check_backprop, ["backprop"]),
+    "test_final_accuracy": (check_final_accuracy, ["sigmoid", "backprop"]),
+}
