@@ -19,10 +19,10 @@ module.  The sandbox:
   CPU seconds, open files, no core files.
 
 When the grader runs as root (the usual case in a course container) the
-sandboxed command additionally runs as the unprivileged host uid
-``SANDBOX_UID`` (``setpriv``) with no capabilities and ``no_new_privs``: root
-ignores ``RLIMIT_NPROC``, an unprivileged uid does not, so a fork bomb is
-contained.  Without root, bubblewrap uses a user namespace instead and the
+sandboxed command additionally runs as an unprivileged host uid of its own
+(``allocate_uid``, via ``setpriv``) with no capabilities and ``no_new_privs``:
+root ignores ``RLIMIT_NPROC``, an unprivileged uid does not, so a fork bomb is
+contained, and it cannot starve a sandbox graded in parallel.  Without root, bubblewrap uses a user namespace instead and the
 process limit is counted on top of the processes the user already runs.
 
 Typical use::
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
 import os
 import resource
@@ -62,9 +63,12 @@ UNSAFE_ENV = "ONE_NEURON_UNSAFE"
 SANDBOX_HOME = "/home/student"
 #: Working directory inside the sandbox (a directory of ``SANDBOX_HOME``).
 SANDBOX_WORKDIR = SANDBOX_HOME + "/work"
-#: Unprivileged host uid/gid the sandboxed command runs as when the grader is root.
-SANDBOX_UID = 65534
-SANDBOX_GID = 65534
+#: When the grader is root, each sandbox runs as its own unprivileged host uid
+#: (gid = uid), taken from [SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UID_RANGE):
+#: RLIMIT_NPROC counts the tasks of a uid across the whole host, so sandboxes
+#: graded in parallel must not share one (a fork bomb would starve the others).
+SANDBOX_UID_BASE = 1 << 30
+SANDBOX_UID_RANGE = 1 << 30
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -109,6 +113,20 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+_uid_counter = itertools.count()
+
+
+def allocate_uid() -> int:
+    """A host uid for one sandbox, distinct from those of concurrent sandboxes.
+
+    Derived from the grader's pid and a per-process counter: two graders
+    running at the same time have different pids, and one grader cycles
+    through 1024 uids before reusing one (its earlier sandboxes are gone by
+    then).  No /etc/passwd entry is needed.
+    """
+    return SANDBOX_UID_BASE + (os.getpid() * 1024 + next(_uid_counter) % 1024) % SANDBOX_UID_RANGE
 
 
 def unsafe_requested(unsafe: bool | None = None) -> bool:
@@ -311,6 +329,7 @@ def sandboxed_argv(
     limits: Limits = DEFAULT_LIMITS,
     python_binds: bool = True,
     hostname: str = "sandbox",
+    uid: int | None = None,
 ) -> list[str]:
     """Command line that runs ``argv`` in the sandbox with ``limits``.
 
@@ -320,7 +339,9 @@ def sandboxed_argv(
     at the same path) or a ``(host_path, sandbox_path)`` pair.  ``cwd``
     defaults to ``SANDBOX_WORKDIR`` (empty, writable).  ``env`` adds to
     ``sandbox_env()``.  The Python installation and virtualenv of the grader
-    are bound read-only (``python_binds``).
+    are bound read-only (``python_binds``).  ``uid``: the host uid of the
+    command when the grader is root (default: ``allocate_uid()``; pass the one
+    given to ``prepare_writable_dir``).
     """
     as_root = _running_as_root()
     args = ["bwrap", "--die-with-parent", "--new-session"]
@@ -359,11 +380,13 @@ def sandboxed_argv(
         args += ["--setenv", key, value]
     args += ["--"]
     if as_root:
+        if uid is None:
+            uid = allocate_uid()
         args += prlimit_args(limits)
         args += [
             "setpriv",
-            f"--reuid={SANDBOX_UID}",
-            f"--regid={SANDBOX_GID}",
+            f"--reuid={uid}",
+            f"--regid={uid}",
             "--clear-groups",
             "--inh-caps=-all",
             "--bounding-set=-all",
@@ -411,8 +434,8 @@ def limits_preexec(limits: Limits = DEFAULT_LIMITS) -> Callable[[], None]:
     return apply
 
 
-def prepare_writable_dir(path: str | os.PathLike, mode: int = 0o700) -> None:
-    """Make a host directory writable by the sandboxed uid (before ``rw_binds``)."""
+def prepare_writable_dir(path: str | os.PathLike, uid: int, mode: int = 0o700) -> None:
+    """Make a host directory writable by the sandbox of ``uid`` (before ``rw_binds``)."""
     os.chmod(path, mode)
     if _running_as_root():
-        os.chown(path, SANDBOX_UID, SANDBOX_GID)
+        os.chown(path, uid, uid)

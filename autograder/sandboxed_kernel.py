@@ -124,6 +124,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.limits = KERNEL_LIMITS
+        self.uid = sandbox.allocate_uid()
         self._runtime_dir = os.path.realpath(tempfile.mkdtemp(prefix="one-neuron-kernel-"))
         self._student_dir: str | None = None
         self._log_file = None
@@ -153,10 +154,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs: Any) -> None:
         if self._root_mode():
-            sandbox.prepare_writable_dir(self._runtime_dir)
+            sandbox.prepare_writable_dir(self._runtime_dir, self.uid)
         super().write_connection_file(**kwargs)
         if self._root_mode():
-            os.chown(self.connection_file, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+            os.chown(self.connection_file, self.uid, self.uid)
 
     async def _async_pre_start_kernel(self, **kw: Any):
         self._student_dir = kw.get("cwd")
@@ -174,6 +175,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             rw_binds=[self._runtime_dir],
             ro_binds=student_file_binds(self._student_dir),
             limits=self.limits,
+            uid=self.uid,
         )
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
