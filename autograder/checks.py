@@ -88,10 +88,11 @@ def _safe_str(obj, limit=300):
 
 
 @contextlib.contextmanager
-def _running(what):
+def _running(what, error_hint=""):
     """Run student code: record warnings, swallow output, name exceptions.
 
     Yields the list that collects the warnings raised inside the block.
+    error_hint is appended to the message when the student code raises.
     """
     sink = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, \
@@ -103,13 +104,13 @@ def _running(what):
         except (Exception, SystemExit) as exc:  # any failure of student code
             raise AssertionError(
                 f"{what}: функция упала с ошибкой "
-                f"{type(exc).__name__}: {_safe_str(exc)}"
+                f"{type(exc).__name__}: {_safe_str(exc)}{error_hint}"
             ) from None
 
 
-def _call(fn, what, *args, **kwargs):
+def _call(fn, what, *args, error_hint="", **kwargs):
     """Call student code once; returns (result, list of recorded warnings)."""
-    with _running(what) as caught:
+    with _running(what, error_hint) as caught:
         result = fn(*args, **kwargs)
     return result, list(caught)
 
@@ -120,8 +121,8 @@ def _call(fn, what, *args, **kwargs):
 def _fmt(a, precision=6):
     a = np.asarray(a)
     if a.ndim == 0:
-        return np.format_float_positional(a.item(), precision=precision, trim="-") \
-            if a.dtype.kind == "f" else repr(a.item())
+        value = a.item()
+        return f"{value:.{precision}g}" if isinstance(value, float) else repr(value)
     return np.array2string(a, precision=precision, threshold=12, edgeitems=3,
                            separator=", ")
 
@@ -429,7 +430,9 @@ def _sigmoid_candidates(x):
 
 def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     x_arg = x if scalar else np.array(x, copy=True)
-    result, caught = _call(sigmoid, what, x_arg)
+    hint = "" if scalar else (". Для массивов нужны функции numpy (np.exp), а не math.exp; "
+                              "сигмоида должна работать с массивом любой формы.")
+    result, caught = _call(sigmoid, what, x_arg, error_hint=hint)
     expected_shape = () if scalar else np.shape(x)
     got = _numeric_array(result, what, allow_scalar=True)
     if isinstance(result, np.ndarray) and not scalar and result.shape != expected_shape:
@@ -548,17 +551,19 @@ def check_bce_loss(BCELoss):
     cases = [
         (p1, y1, None, "BCELoss(x, y), метки float 0/1"),
         (p2, y2, None, "BCELoss(x, y) для массивов формы (3, 4), метки int"),
-        (p3, y3, None, "BCELoss(x, y), метки bool"),
         (p4, y4, None, "BCELoss(x, y) с вероятностями 0, 1 и ближе eps=1e-5 к ним"),
         (p5, y5, 1e-3, "BCELoss(x, y, eps=1e-3)"),
+        (p3, y3, None, "BCELoss(x, y), метки bool (как y = X > 0 в ноутбуке)"),
     ]
+    bool_hint = ". Метки могут быть bool: приведите y к float (np.asarray(y, dtype=float))."
     for p, y, eps, what in cases:
         p_arg, y_arg = np.array(p, copy=True), np.array(y, copy=True)
+        hint = bool_hint if y.dtype == bool else ""
         if eps is None:
-            result, _ = _call(BCELoss, what, p_arg, y_arg)
+            result, _ = _call(BCELoss, what, p_arg, y_arg, error_hint=hint)
             eps_value = 1e-5
         else:
-            result, _ = _call(BCELoss, what, p_arg, y_arg, eps=eps)
+            result, _ = _call(BCELoss, what, p_arg, y_arg, eps=eps, error_hint=hint)
             eps_value = eps
         if not isinstance(result, np.ndarray) and (
                 _is_python_number(result) or isinstance(result, np.generic)):
@@ -647,7 +652,7 @@ def check_backprop(backprop):
     cases = []
     # (w, b, x, y, lr or None, description); |w*x + b| <= 6 everywhere.
     for n, lr, label_kind in ((7, None, "float"), (40, 0.1, "int"), (1, 0.5, "float"),
-                              (25, 2.0, "bool"), (60, 0.03, "float")):
+                              (60, 0.03, "float"), (25, 2.0, "bool")):
         w = float(rng.uniform(-1.5, 1.5))
         b = float(rng.uniform(-1.0, 1.0))
         x = rng.uniform(-3.0, 3.0, size=n)
@@ -663,7 +668,9 @@ def check_backprop(backprop):
         net = CheckNet(w, b, "reference")
         x_arg, y_arg = x.copy(), y.copy()
         kwargs = {} if lr is None else {"lr": lr}
-        _call(backprop, what, net, x_arg, y_arg, **kwargs)
+        hint = (". Метки могут быть bool (y = X > 0 в ноутбуке): приведите y к float."
+                if label_kind == "bool" else "")
+        _call(backprop, what, net, x_arg, y_arg, error_hint=hint, **kwargs)
         _assert_unchanged(x, x_arg, what, "x")
         _assert_unchanged(y, y_arg, what, "y")
         w_new = _param_value(net.w, "w", what)
@@ -721,6 +728,18 @@ def final_split():
     return X_train, X_val, X_test, y_train, y_val, y_test
 
 
+# Training must at least halve the mean test BCE of the untrained
+# Net(0.7, 0.1).  Accuracy alone cannot fail a backprop that does nothing:
+# the untrained net already misclassifies at most one point of linspace(-5, 5,
+# 100) (x = -0.05), which is within the 1/n_test allowance.  The reference
+# cuts the loss ~9x (0.18 -> 0.02); the MSE gradient still ~3x.
+FINAL_LOSS_FACTOR = 0.5
+
+
+def _mean_bce(probabilities, y):
+    return float(np.mean(reference.BCELoss(probabilities, y)))
+
+
 @functools.lru_cache(maxsize=1)
 def reference_final_accuracy():
     """Test accuracy of the reference trained as in the notebook."""
@@ -728,6 +747,14 @@ def reference_final_accuracy():
     net = reference.Net(reference.INITIAL_W, reference.INITIAL_B)
     reference.train(net, X_train, y_train)
     return reference.accuracy(net(X_test), y_test)
+
+
+@functools.lru_cache(maxsize=1)
+def untrained_test_loss():
+    """Mean test BCE of the untrained Net(0.7, 0.1)."""
+    _, _, X_test, _, _, y_test = final_split()
+    net = reference.Net(reference.INITIAL_W, reference.INITIAL_B)
+    return _mean_bce(net(X_test), y_test)
 
 
 def check_final_accuracy(sigmoid, backprop):
@@ -751,11 +778,18 @@ def check_final_accuracy(sigmoid, backprop):
             f"{what}: предсказание на test имеет форму {probs.shape}, ожидалась {X_test.shape}.")
     acc = float(np.mean((probs > 0.5) == y_test))
     n_test = len(y_test)
+    params = f"После обучения w={_fmt(np.float64(w), 4)}, b={_fmt(np.float64(b), 4)}."
     if acc < ref_acc - 1.0 / n_test:
         raise AssertionError(
             f"{what}: точность на test {acc:.2f}, а эталон, обученный так же, даёт "
-            f"{ref_acc:.2f} (допустимо отстать на 1/{n_test}). После обучения "
-            f"w={_fmt(np.float64(w), 4)}, b={_fmt(np.float64(b), 4)}.")
+            f"{ref_acc:.2f} (допустимо отстать на 1/{n_test}). {params}")
+    loss, start_loss = _mean_bce(probs, y_test), untrained_test_loss()
+    if not loss <= FINAL_LOSS_FACTOR * start_loss:
+        raise AssertionError(
+            f"{what}: обучение почти не уменьшило потерю: средняя BCE на test "
+            f"{_fmt(np.float64(loss), 4)}, у необученной сети {_fmt(np.float64(start_loss), 4)} "
+            f"(нужно хотя бы вдвое меньше). Точность высока лишь потому, что "
+            f"начальная сеть уже почти верна. {params}")
 
 
 CHECKS = {
