@@ -1,4 +1,14 @@
 """nbgrader configuration of the course (the repository root is the course directory)."""
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute, GetGrades,
+    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
+)
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+from autograder.feedback import StripHiddenTests
+from autograder.trusted import RestoreCellMetadata, TrustedVerdict, tolerant
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.course_id = "one-neuron"
@@ -6,3 +16,32 @@ c.CourseDirectory.course_id = "one-neuron"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 c.ClearSolutions.code_stub = {"python": "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
+
+# --- autograde: trusted verdicts (docs/design.md, "Trusted verdicts") ---
+# Sanitize: nbgrader flags of every cell come from the gradebook first, so added,
+# duplicated or re-labelled cells are never scored; deleted test cells come back.
+c.Autograde.sanitize_preprocessors = [
+    RestoreCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+    CheckCellMetadata,
+]
+c.OverwriteCells.add_missing_cells = True
+# The kernel runs the notebook without the hidden tests; TrustedVerdict then
+# replaces the outputs of every graded test cell with the verdict of its check,
+# computed in this process with the student's functions in a sandboxed worker.
+c.Autograde.autograde_preprocessors = [
+    StripHiddenTests,
+    tolerant(Execute),
+    TrustedVerdict,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.TrustedVerdict.call_timeout = 10.0  # seconds per call of a student function
+c.TrustedVerdict.check_timeout = 120.0  # seconds for all calls of one check
+c.TrustedVerdict.memory_limit = 1024 * 1024 * 1024  # bytes of address space of the worker
+
+# --- feedback: check messages yes, hidden test source no ---
+c.GenerateFeedback.preprocessors = [GetGrades, StripHiddenTests, CSSHTMLHeaderPreprocessor]

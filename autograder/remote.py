@@ -167,9 +167,9 @@ class StudentWorker:
         self.close()
 
     def start(self) -> None:
+        """Decide on the sandbox now (raises if it cannot run); workers start lazily."""
         if self.sandboxed is None:
             self.sandboxed = sandbox.require_sandbox(self.unsafe)
-        self._ensure_process()
 
     def _ensure_process(self) -> None:
         """Start a worker if none runs, with the cells and activation re-sent."""
