@@ -346,6 +346,8 @@ def _worker_main(conn, course_dir, assignment, db_path, log_dir, feedback, index
     with open(Path(log_dir) / f"worker-{index}.log", "ab") as out:
         os.dup2(out.fileno(), 1)
         os.dup2(out.fileno(), 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
     try:
         worker = _Worker(Path(course_dir), assignment, Path(db_path), Path(log_dir), feedback)
     except Exception as exc:  # reported to the parent, which stops the run
