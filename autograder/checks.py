@@ -244,7 +244,8 @@ def _row_keys(A):
     A = np.asarray(A, dtype=np.float64)
     if A.ndim == 1:
         return [float(v) for v in A]
-    return [tuple(float(v) for v in row) for row in A.reshape(len(A), -1)]
+    width = int(np.prod(A.shape[1:]))
+    return [tuple(float(v) for v in row) for row in A.reshape(len(A), width)]
 
 
 def _check_one_split(random_sample, X, y, fraction, rng_desc, time_limit=None):
@@ -499,11 +500,14 @@ def check_sigmoid_stability(sigmoid):
             raise AssertionError(f"{what}: значения сигмоиды должны лежать в [0, 1].")
         if caught:
             first = caught[0]
+            hint = (" exp(-x) переполняется при больших отрицательных x (даже в невыбранной "
+                    "ветке np.where): считайте отдельно для x >= 0 (1 / (1 + exp(-x))) и "
+                    "x < 0 (exp(x) / (1 + exp(x)))."
+                    if issubclass(first.category, RuntimeWarning) else
+                    " В ноутбуке любое предупреждение попадает в stderr и обнуляет ячейку.")
             raise AssertionError(
                 f"{what}: вычисление выдаёт предупреждение "
-                f"{first.category.__name__}: {_safe_str(first.message)}. "
-                f"exp(-x) переполняется при больших отрицательных x: считайте отдельно "
-                f"для x >= 0 (1 / (1 + exp(-x))) и x < 0 (exp(x) / (1 + exp(x))).")
+                f"{first.category.__name__}: {_safe_str(first.message)}.{hint}")
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,463 @@
+"""Tests of autograder.checks: the reference passes, wrong code fails, silently.
+
+Each check must accept the reference, reject several wrong implementations
+with a Russian message, never write to stdout/stderr, give the same verdict on
+every run, and only *call* the implementation (so a proxy works too).
+"""
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autograder import checks, reference
+
+REFERENCE = {
+    "random_sample": reference.random_sample,
+    "sigmoid": reference.sigmoid,
+    "BCELoss": reference.BCELoss,
+    "backprop": reference.backprop,
+}
+
+
+def run(grade_id, **overrides):
+    """Run the check of grade_id with the reference except for overrides."""
+    check, names = checks.CHECKS[grade_id]
+    impls = {**REFERENCE, **overrides}
+    return check(*[impls[name] for name in names])
+
+
+# ----------------------------------------------------------------- wrong code
+def rs_not_stratified(X, y, fraction=0.8):
+    order = np.random.permutation(len(y))
+    k = int(fraction * len(y))
+    return X[order[:k]], X[order[k:]], y[order[:k]], y[order[k:]]
+
+
+def rs_wrong_order(X, y, fraction=0.8):
+    X_tr, X_te, y_tr, y_te = reference.random_sample(X, y, fraction)
+    return X_tr, y_tr, X_te, y_te
+
+
+def rs_overlap(X, y, fraction=0.8):
+    X_tr, _, y_tr, _ = reference.random_sample(X, y, fraction)
+    _, X_te, _, y_te = reference.random_sample(X, y, fraction)
+    return X_tr, X_te, y_tr, y_te
+
+
+def rs_deterministic(X, y, fraction=0.8):
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        return reference.random_sample(X, y, fraction)
+    finally:
+        np.random.set_state(state)
+
+
+def sig_wrong_sign(x):
+    return reference.sigmoid(-np.asarray(x, dtype=float))
+
+
+def sig_math(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def sig_list(x):
+    return list(np.atleast_1d(reference.sigmoid(x)))
+
+
+def sig_naive(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def sig_naive_where(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+
+
+def sig_clip_output(x):
+    return np.clip(reference.sigmoid(x), 1e-5, 1 - 1e-5)
+
+
+def bce_mean(x, y, eps=1e-5):
+    return np.mean(reference.BCELoss(x, y, eps))
+
+
+def bce_no_clip(x, y, eps=1e-5):
+    y = np.asarray(y, dtype=float)
+    return -(y * np.log(x) + (1 - y) * np.log(1 - x))
+
+
+def bce_log2(x, y, eps=1e-5):
+    return reference.BCELoss(x, y, eps) / np.log(2)
+
+
+def bce_seed(x, y, eps=1e-5):
+    loss = reference.BCELoss(x, y, eps)
+    loss[x <= eps] = 1.0
+    loss[x >= 1 - eps] = 0.0
+    return loss
+
+
+def bp_sign(net, x, y, lr=0.01):
+    r = net(x)
+    net.w += lr * np.mean((r - y) * x)
+    net.b += lr * np.mean(r - y)
+
+
+def bp_sum(net, x, y, lr=0.01):
+    r = net(x)
+    net.w -= lr * np.sum((r - y) * x)
+    net.b -= lr * np.sum(r - y)
+
+
+def bp_noop(net, x, y, lr=0.01):
+    return None
+
+
+def bp_mse(net, x, y, lr=0.01):
+    r = net(x)
+    g = (r - y) * r * (1 - r)
+    net.w -= lr * np.mean(g * x)
+    net.b -= lr * np.mean(g)
+
+
+WRONG = [
+    ("test_random_sample", "random_sample", rs_not_stratified, "стратифицированным"),
+    ("test_random_sample", "random_sample", rs_wrong_order, "порядок"),
+    ("test_random_sample", "random_sample", rs_overlap, "пересекаются"),
+    ("test_random_sample", "random_sample", rs_deterministic, "случайным"),
+    ("test_sigmoid_values", "sigmoid", sig_wrong_sign, "знак"),
+    ("test_sigmoid_values", "sigmoid", sig_math, "math.exp"),
+    ("test_sigmoid_values", "sigmoid", sig_list, "получено list"),
+    ("test_sigmoid_stability", "sigmoid", sig_naive, "RuntimeWarning"),
+    ("test_sigmoid_stability", "sigmoid", sig_naive_where, "RuntimeWarning"),
+    ("test_sigmoid_stability", "sigmoid", sig_clip_output, "значения неверны"),
+    ("test_bce_loss", "BCELoss", bce_mean, "не усредняйте"),
+    ("test_bce_loss", "BCELoss", bce_no_clip, "np.clip"),
+    ("test_bce_loss", "BCELoss", bce_log2, "основанию 2"),
+    ("test_bce_loss", "BCELoss", bce_seed, "независимо от метки"),
+    ("test_backprop", "backprop", bp_sign, "знак"),
+    ("test_backprop", "backprop", bp_sum, "сумма вместо среднего"),
+    ("test_backprop", "backprop", bp_noop, "не изменились"),
+    ("test_backprop", "backprop", bp_mse, "MSE"),
+    ("test_final_accuracy", "backprop", bp_sign, "точность"),
+    ("test_final_accuracy", "backprop", bp_noop, "не уменьшило потерю"),
+    ("test_final_accuracy", "sigmoid", sig_wrong_sign, "точность"),
+    ("test_final_accuracy", "sigmoid", np.tanh, "точность"),
+]
+
+
+@pytest.mark.parametrize("grade_id", list(checks.CHECKS))
+def test_reference_passes(grade_id):
+    """Does every check accept the reference solution?"""
+    run(grade_id)
+
+
+@pytest.mark.parametrize("grade_id,function,impl,fragment", WRONG,
+                         ids=[f"{w[0]}-{w[2].__name__}" for w in WRONG])
+def test_wrong_code_fails_with_named_mistake(grade_id, function, impl, fragment):
+    """Does the check reject a typical mistake and name it in Russian?"""
+    with pytest.raises(AssertionError) as info:
+        run(grade_id, **{function: impl})
+    assert fragment in str(info.value)
+
+
+def test_every_check_rejects_at_least_three_mistakes():
+    counts = {grade_id: sum(w[0] == grade_id for w in WRONG) for grade_id in checks.CHECKS}
+    assert min(counts.values()) >= 3, counts
+
+
+def test_checks_map_matches_design():
+    assert {k: v[1] for k, v in checks.CHECKS.items()} == {
+        "test_random_sample": ["random_sample"],
+        "test_sigmoid_values": ["sigmoid"],
+        "test_sigmoid_stability": ["sigmoid"],
+        "test_bce_loss": ["BCELoss"],
+        "test_backprop": ["backprop"],
+        "test_final_accuracy": ["sigmoid", "backprop"],
+    }
+
+
+# ------------------------------------------------------ hostile return values
+class EqualToEverything:
+    """Compares equal to anything, pretends to be close to anything."""
+
+    shape = ()
+    ndim = 0
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    def __float__(self):
+        return 0.5
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(0.5)
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, item):
+        return self
+
+    __hash__ = object.__hash__
+
+
+class AlwaysClose(np.ndarray):
+    """ndarray subclass whose comparisons always succeed."""
+
+    def __eq__(self, other):
+        return np.ones(np.shape(self), dtype=bool)
+
+    def __sub__(self, other):
+        return np.zeros(np.shape(self)).view(AlwaysClose)
+
+
+def _hostile(kind, function):
+    def fn(*args, **kwargs):
+        if kind == "eq":
+            if function == "random_sample":
+                return (EqualToEverything(),) * 4
+            return EqualToEverything()
+        if function == "random_sample":
+            X, y = args[0], args[1]
+            return tuple(np.zeros_like(a[: len(a) // 2]).view(AlwaysClose) for a in (X, X, y, y))
+        return np.zeros(np.shape(args[0])).view(AlwaysClose)
+    return fn
+
+
+@pytest.mark.parametrize("kind", ["eq", "subclass"])
+@pytest.mark.parametrize("grade_id", ["test_random_sample", "test_sigmoid_values",
+                                      "test_sigmoid_stability", "test_bce_loss"])
+def test_objects_that_claim_equality_fail(grade_id, kind):
+    """Can a returned object that 'equals everything' pass a check? It must not."""
+    function = checks.CHECKS[grade_id][1][0]
+    with pytest.raises(AssertionError):
+        run(grade_id, **{function: _hostile(kind, function)})
+
+
+def test_backprop_setting_hostile_parameters_fails():
+    def bp_hostile(net, x, y, lr=0.01):
+        net.w = EqualToEverything()
+        net.b = EqualToEverything()
+
+    with pytest.raises(AssertionError, match="ожидалось число"):
+        run("test_backprop", backprop=bp_hostile)
+
+
+# ------------------------------------------------------------ student errors
+@pytest.mark.parametrize("grade_id", list(checks.CHECKS))
+@pytest.mark.parametrize("error", [ZeroDivisionError, NotImplementedError, SystemExit])
+def test_exception_becomes_assertion_naming_it(grade_id, error):
+    """Does an exception in student code become an AssertionError that names it?"""
+    def broken(*args, **kwargs):
+        raise error("boom")
+
+    names = checks.CHECKS[grade_id][1]
+    with pytest.raises(AssertionError, match=f"упала с ошибкой {error.__name__}: boom"):
+        run(grade_id, **{name: broken for name in names})
+
+
+# -------------------------------------------------------------- no output
+def _noisy(fn, warn=True):
+    def wrapper(*args, **kwargs):
+        import sys
+        print("stdout from student")
+        print("stderr from student", file=sys.stderr)
+        if warn:
+            warnings.warn("student warning")
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+@pytest.mark.parametrize("grade_id", list(checks.CHECKS))
+@pytest.mark.parametrize("variant", ["reference", "wrong"])
+def test_checks_write_nothing(grade_id, variant, capfd):
+    """Does a check stay silent on stdout/stderr, passing or failing, with noisy code?"""
+    names = checks.CHECKS[grade_id][1]
+    wrong = {w[1]: w[2] for w in reversed(WRONG) if w[0] == grade_id}  # first listed wins
+    # Any warning fails the stability check (it would reach stderr in the notebook).
+    warn = not (grade_id == "test_sigmoid_stability" and variant == "reference")
+    # Only the first function is wrong (two mistakes can cancel out).
+    impls = {name: _noisy(wrong[name] if variant == "wrong" and name == names[0]
+                          else REFERENCE[name], warn) for name in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning escaping the check would raise here
+        if variant == "wrong":
+            with pytest.raises(AssertionError):
+                run(grade_id, **impls)
+        else:
+            run(grade_id, **impls)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+
+
+def test_naive_sigmoid_warnings_do_not_escape(capfd):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run("test_sigmoid_values", sigmoid=sig_naive)
+        with pytest.raises(AssertionError):
+            run("test_sigmoid_stability", sigmoid=sig_naive)
+    assert capfd.readouterr() == ("", "")
+
+
+# ---------------------------------------------------------- determinism
+@pytest.mark.parametrize("grade_id,function,impl", [
+    ("test_random_sample", "random_sample", rs_wrong_order),
+    ("test_sigmoid_values", "sigmoid", sig_wrong_sign),
+    ("test_bce_loss", "BCELoss", bce_seed),
+    ("test_backprop", "backprop", bp_mse),
+    ("test_final_accuracy", "backprop", bp_noop),
+])
+def test_messages_repeat(grade_id, function, impl):
+    """Same code, same message on every run."""
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(AssertionError) as info:
+            run(grade_id, **{function: impl})
+        messages.add(str(info.value))
+    assert len(messages) == 1, messages
+
+
+@pytest.mark.parametrize("impl", [reference.random_sample, rs_not_stratified, rs_overlap])
+def test_random_student_code_gets_the_same_verdict(impl):
+    """A split that draws its own random numbers gets the same verdict on every run.
+
+    The failing case may differ between runs (the student's draws differ), the
+    verdict may not: a non-stratified split survives the eight cases with
+    probability far below 1e-6.
+    """
+    verdicts = set()
+    for _ in range(5):
+        try:
+            run("test_random_sample", random_sample=impl)
+            verdicts.add("pass")
+        except AssertionError:
+            verdicts.add("fail")
+    assert len(verdicts) == 1, verdicts
+
+
+def test_final_accuracy_restores_global_rng():
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    run("test_final_accuracy")
+    assert np.array_equal(np.random.get_state()[1], before)
+
+
+def test_final_accuracy_split_is_the_notebooks():
+    X_train, X_val, X_test, y_train, y_val, y_test = checks.final_split()
+    assert (len(X_train), len(X_val), len(X_test)) == (64, 16, 20)
+    assert np.array_equal(y_test, reference.target(X_test))
+    assert sorted(np.concatenate([X_train, X_val, X_test])) == sorted(
+        np.linspace(reference.X_LOW, reference.X_HIGH, reference.N_POINTS))
+
+
+# ------------------------------------------------------------ proxy-like
+class CallOnly:
+    """Callable object standing for a remote proxy: only __call__ is usable."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn):
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args, **kwargs):
+        return object.__getattribute__(self, "_fn")(*args, **kwargs)
+
+
+def remote_like_backprop(net, x, y, lr=0.01):
+    """Mimics autograder.remote: the net travels as {w, b, activation} and back."""
+    assert isinstance(net, reference.Net)
+    copy = checks.CheckNet(net.w, net.b, net.activation)
+    reference.backprop(copy, np.array(x), np.array(y), lr=lr)
+    net.w, net.b = float(copy.w), float(copy.b)
+
+
+@pytest.mark.parametrize("grade_id", list(checks.CHECKS))
+def test_call_only_implementations_pass(grade_id):
+    """Do checks work with an object they can only call (like a sandbox proxy)?"""
+    names = checks.CHECKS[grade_id][1]
+    impls = {name: CallOnly(REFERENCE[name]) for name in names}
+    if "backprop" in impls:
+        impls["backprop"] = CallOnly(remote_like_backprop)
+    run(grade_id, **impls)
+
+
+# ------------------------------------------------------------ properties
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+    fraction=st.sampled_from([0.1, 0.25, 0.5, 0.6, 0.75, 0.8, 0.9]),
+    seed=st.integers(0, 2**32 - 1),
+    two_d=st.booleans(),
+)
+def test_reference_splits_satisfy_check_invariants(sizes, fraction, seed, two_d):
+    """Any split the reference makes (any classes, sizes, fraction) passes the split invariants."""
+    rng = np.random.default_rng(seed)
+    labels = list(range(-1, len(sizes) - 1))
+    X, y = checks._split_case(rng, sizes, labels, 2 if two_d else None, True, int)
+    np.random.seed(seed % 2**31)
+    checks._check_one_split(reference.random_sample, X, y, fraction, "hypothesis")
+
+
+def _mean_bce(w, b, x, y):
+    r = reference.sigmoid(w * x + b)
+    return float(np.mean(-(y * np.log(r) + (1 - y) * np.log(1 - r))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    w=st.floats(-1.5, 1.5), b=st.floats(-1, 1),
+    seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50),
+)
+def test_closed_form_step_matches_finite_differences(w, b, seed, n):
+    """Is -lr * mean((r - y) x) the gradient step of the mean BCE?
+
+    Centred differences in float64 with h = 1e-5 have truncation error
+    O(h^2 * |f'''|) ~ 1e-10 and rounding error ~ 1e-16 / h ~ 1e-11, so the
+    bound |analytic - numeric| <= 1e-7 * (1 + |analytic|) holds with margin.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, n)
+    y = (rng.random(n) < 0.5).astype(float)
+    h, lr = 1e-5, 0.1
+    net = checks.CheckNet(w, b)
+    reference.backprop(net, x, y, lr=lr)
+    dw = (_mean_bce(w + h, b, x, y) - _mean_bce(w - h, b, x, y)) / (2 * h)
+    db = (_mean_bce(w, b + h, x, y) - _mean_bce(w, b - h, x, y)) / (2 * h)
+    grad_w, grad_b = (w - net.w) / lr, (b - net.b) / lr
+    assert abs(grad_w - dw) <= 1e-7 * (1 + abs(dw))
+    assert abs(grad_b - db) <= 1e-7 * (1 + abs(db))
+
+
+@settings(max_examples=60, deadline=None)
+@given(w=st.floats(-1.5, 1.5), b=st.floats(-1, 1), seed=st.integers(0, 2**32 - 1))
+def test_chain_rule_with_safe_division_within_backprop_tolerance(w, b, seed):
+    """With |w x + b| <= 6 the chain-rule form (clipped r) agrees within BACKPROP_RTOL."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, 30)
+    y = (rng.random(30) < 0.5).astype(float)
+    r = reference.sigmoid(w * x + b)
+    rs = np.clip(r, 1e-5, 1 - 1e-5)
+    chain = (-y / rs + (1 - y) / (1 - rs)) * r * (1 - r)
+    simple = r - y
+    assert np.allclose(np.mean(chain * x), np.mean(simple * x),
+                       rtol=checks.BACKPROP_RTOL / 10, atol=checks.BACKPROP_ATOL)
+    assert np.allclose(np.mean(chain), np.mean(simple),
+                       rtol=checks.BACKPROP_RTOL / 10, atol=checks.BACKPROP_ATOL)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.lists(st.floats(-1000, 1000), min_size=1, max_size=20))
+def test_stable_alternatives_agree_with_reference_sigmoid(x):
+    """tanh and logaddexp forms stay within the values tolerance on any input."""
+    x = np.array(x)
+    expected = reference.sigmoid(x)
+    for alt in (0.5 * (1 + np.tanh(0.5 * x)), np.exp(-np.logaddexp(0, -x))):
+        assert np.allclose(alt, expected, rtol=checks.SIGMOID_RTOL, atol=checks.SIGMOID_ATOL)
