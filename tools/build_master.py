@@ -144,57 +144,70 @@ VISIBLE_RANDOM_SAMPLE = r'''
 # Метки не отсортированы, классы разного размера: 15 элементов False и 5 элементов True.
 rs_labels = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], dtype=bool)
 rs_points = np.arange(20) * 0.5 - 4.75  # все значения разные: по ним видно, какие пары попали куда
-rs_label_of = dict(zip(rs_points.tolist(), rs_labels.tolist()))
 rs_points_before, rs_labels_before = rs_points.copy(), rs_labels.copy()
 
 
-def rs_check_split(parts, fraction, n_true, n_false):
-    """Checks one split of (rs_points, rs_labels); n_true/n_false: expected class sizes in train."""
+def rs_rows(A):
+    return [tuple(np.ravel(row).tolist()) for row in A]
+
+
+def rs_check_split(parts, X, y, fraction):
+    """Checks one split of (X, y): types, sizes, classes, disjoint and covering parts, pairs kept."""
     assert isinstance(parts, tuple) and len(parts) == 4, (
         "random_sample должна вернуть кортеж из четырёх массивов (X_train, X_test, y_train, y_test), "
         f"получено: {type(parts).__name__}"
     )
-    X_tr, X_te, y_tr, y_te = (np.asarray(part) for part in parts)
+    assert all(isinstance(part, np.ndarray) for part in parts), (
+        f"random_sample должна вернуть массивы numpy, получено: {[type(part).__name__ for part in parts]}"
+    )
+    X_tr, X_te, y_tr, y_te = parts
+    classes, class_sizes = np.unique(y, return_counts=True)
+    expected_train = {label.item(): int(fraction * size) for label, size in zip(classes, class_sizes)}
+    n_train = sum(expected_train.values())
     sizes = [len(X_tr), len(X_te), len(y_tr), len(y_te)]
-    n_train = n_true + n_false
-    expected_sizes = [n_train, 20 - n_train, n_train, 20 - n_train]
+    expected_sizes = [n_train, len(y) - n_train, n_train, len(y) - n_train]
     assert sizes == expected_sizes, (
-        f"fraction={fraction}: длины (X_train, X_test, y_train, y_test) = {sizes}, ожидалось {expected_sizes}. "
-        "Проверьте порядок возвращаемых массивов и число элементов каждого класса в train: "
-        "int(fraction * размер класса)."
+        f"fraction={fraction}, размеры классов {dict(zip(classes.tolist(), class_sizes.tolist()))}: длины "
+        f"(X_train, X_test, y_train, y_test) = {sizes}, ожидалось {expected_sizes}. Проверьте порядок "
+        "возвращаемых массивов и число элементов каждого класса в train: int(fraction * размер класса)."
     )
-    X_all = np.concatenate([X_tr, X_te]).tolist()
-    y_all = np.concatenate([y_tr, y_te]).tolist()
-    assert sorted(X_all) == sorted(rs_points.tolist()), (
+    assert X_tr.shape[1:] == X.shape[1:] and X_te.shape[1:] == X.shape[1:], (
+        f"Для X формы {X.shape} получены X_train формы {X_tr.shape} и X_test формы {X_te.shape}: "
+        "выбирайте строки X по индексам."
+    )
+    label_of = dict(zip(rs_rows(X), y.tolist()))
+    assert sorted(rs_rows(X_tr) + rs_rows(X_te)) == sorted(label_of), (
         "train и test должны не пересекаться и вместе содержать каждый элемент X ровно один раз; "
-        f"получены X_train={X_tr}, X_test={X_te}"
+        f"получены X_train={X_tr.tolist()}, X_test={X_te.tolist()}"
     )
-    broken = [(x, label) for x, label in zip(X_all, y_all) if rs_label_of[x] != bool(label)]
+    broken = [
+        (row, label)
+        for row, label in zip(rs_rows(X_tr) + rs_rows(X_te), y_tr.tolist() + y_te.tolist())
+        if label_of[row] != label
+    ]
     assert not broken, (
         f"Пары (x, y) разорваны: {broken[:3]}... X и y нужно выбирать по одним и тем же индексам."
     )
-    got_true, got_false = int(np.sum(y_tr.astype(bool))), int(np.sum(~y_tr.astype(bool)))
-    assert (got_true, got_false) == (n_true, n_false), (
-        f"fraction={fraction}: в train {got_true} элементов класса True и {got_false} класса False, "
-        f"ожидалось {n_true} и {n_false} (int(fraction * размер класса) из каждого класса). "
-        "Метки могут идти в любом порядке, а классы могут быть разного размера."
+    got_train = {label.item(): int(np.sum(y_tr == label)) for label in classes}
+    assert got_train == expected_train, (
+        f"fraction={fraction}: в train по классам {got_train}, ожидалось {expected_train} "
+        "(int(fraction * размер класса) из каждого класса). Метки могут идти в любом порядке, "
+        "классов может быть больше двух, и они могут быть разного размера."
     )
 
 
 np.random.seed(0)
-rs_check_split(random_sample(rs_points, rs_labels, fraction=0.8), 0.8, n_true=4, n_false=12)
-rs_check_split(random_sample(rs_points, rs_labels, fraction=0.5), 0.5, n_true=2, n_false=7)
+rs_check_split(random_sample(rs_points, rs_labels, fraction=0.8), rs_points, rs_labels, 0.8)
+rs_check_split(random_sample(rs_points, rs_labels, fraction=0.5), rs_points, rs_labels, 0.5)
 assert np.array_equal(rs_points, rs_points_before) and np.array_equal(rs_labels, rs_labels_before), (
     "random_sample не должна изменять входные массивы X и y"
 )
-
 # X may be a matrix (n, d): rows are selected, columns kept.
 rs_matrix = np.column_stack([rs_points, -rs_points])
-rs_parts = random_sample(rs_matrix, rs_labels, fraction=0.8)
-assert np.shape(rs_parts[0]) == (16, 2) and np.shape(rs_parts[1]) == (4, 2), (
-    f"Для X формы (20, 2) ожидались X_train формы (16, 2) и X_test формы (4, 2), "
-    f"получено {np.shape(rs_parts[0])} и {np.shape(rs_parts[1])}: выбирайте строки X по индексам."
-)
+rs_check_split(random_sample(rs_matrix, rs_labels, fraction=0.8), rs_matrix, rs_labels, 0.8)
+# Three classes of sizes 10, 5 and 5.
+rs_three = np.array([2, 0, 0, 1, 0, 2, 0, 1, 0, 0, 2, 1, 0, 2, 0, 1, 0, 2, 1, 0])
+rs_check_split(random_sample(rs_points, rs_three, fraction=0.8), rs_points, rs_three, 0.8)
 
 rs_splits = set()
 for rs_seed in (1, 2, 3):
@@ -206,7 +219,6 @@ assert len(rs_splits) > 1, (
 )
 print("Видимые проверки random_sample пройдены.")
 '''
-
 VISIBLE_SIGMOID_VALUES = r'''
 # Видимая проверка значений sigmoid: только быстрая самопроверка, оценку ставят скрытые тесты.
 import math
@@ -344,17 +356,21 @@ import warnings
 
 
 class FixedNet:
-    """Stand-in for Net whose output does not depend on w and b,
-    so the expected step is easy to compute by hand."""
+    """Stand-in for Net that returns fixed probabilities, so the expected step
+    is easy to compute by hand. Counts calls, and calls made after w or b changed."""
 
     def __init__(self, w, b, probabilities):
         self.w = w
         self.b = b
+        self.start = (w, b)
         self.probabilities = probabilities
         self.calls = 0
+        self.calls_after_update = 0
 
     def forward(self, x):
         self.calls += 1
+        if (self.w, self.b) != self.start:
+            self.calls_after_update += 1
         return self.probabilities.copy()
 
     def __call__(self, x):
@@ -365,21 +381,20 @@ bp_x = np.array([1.0, -2.0, 3.0])
 bp_y = np.array([1.0, 0.0, 0.0])
 bp_r = np.array([0.5, 0.25, 0.8])
 # By hand: r - y = [-0.5, 0.25, 0.8]; mean((r - y) * x) = (-0.5 - 0.5 + 2.4) / 3 = 1.4 / 3;
-# mean(r - y) = 0.55 / 3. With w = 0.3, b = -0.2, lr = 0.1:
-bp_expected_w = 0.3 - 0.1 * 1.4 / 3  # 0.25333...
-bp_expected_b = -0.2 - 0.1 * 0.55 / 3  # -0.21833...
-# Results of typical mistakes, to name them in the messages.
+# mean(r - y) = 0.55 / 3. With w = 0.3, b = -0.2:
+bp_grad_w, bp_grad_b = 1.4 / 3, 0.55 / 3
+# Results of typical mistakes with lr = 0.1, to name them in the messages.
 bp_mistakes_w = {
-    0.3 + 0.1 * 1.4 / 3: "шаг сделан по градиенту, а не против него (нужно w -= lr * dL/dw)",
-    0.3 - 0.1 * 1.4: "сумма по батчу вместо среднего",
-    0.3 - 0.01 * 1.4 / 3: "не использован аргумент lr",
-    0.3 - 0.1 * 0.55 / 3: "для w забыт множитель x (dL/dw = (r - y) * x)",
+    0.3 + 0.1 * bp_grad_w: "шаг сделан по градиенту, а не против него (нужно w -= lr * dL/dw)",
+    0.3 - 0.1 * bp_grad_w * 3: "сумма по батчу вместо среднего",
+    0.3 - 0.01 * bp_grad_w: "не использован аргумент lr",
+    0.3 - 0.1 * bp_grad_b: "для w забыт множитель x (dL/dw = (r - y) * x)",
 }
 bp_mistakes_b = {
-    -0.2 + 0.1 * 0.55 / 3: "шаг сделан по градиенту, а не против него (нужно b -= lr * dL/db)",
-    -0.2 - 0.1 * 0.55: "сумма по батчу вместо среднего",
-    -0.2 - 0.01 * 0.55 / 3: "не использован аргумент lr",
-    -0.2 - 0.1 * 1.4 / 3: "для b лишний множитель x (dL/db = r - y)",
+    -0.2 + 0.1 * bp_grad_b: "шаг сделан по градиенту, а не против него (нужно b -= lr * dL/db)",
+    -0.2 - 0.1 * bp_grad_b * 3: "сумма по батчу вместо среднего",
+    -0.2 - 0.01 * bp_grad_b: "не использован аргумент lr",
+    -0.2 - 0.1 * bp_grad_w: "для b лишний множитель x (dL/db = r - y)",
 }
 
 
@@ -390,13 +405,28 @@ def bp_diagnosis(got, mistakes):
     return ""
 
 
-for bp_labels in (bp_y, bp_y.astype(bool)):
+# Float labels, bool labels, and the default learning rate (0.01).
+for bp_labels, bp_lr in [(bp_y, 0.1), (bp_y.astype(bool), 0.1), (bp_y, None)]:
     bp_net = FixedNet(w=0.3, b=-0.2, probabilities=bp_r)
     bp_x_before, bp_labels_before = bp_x.copy(), bp_labels.copy()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        backprop(bp_net, bp_x, bp_labels, lr=0.1)
+        if bp_lr is None:
+            backprop(bp_net, bp_x, bp_labels)
+        else:
+            backprop(bp_net, bp_x, bp_labels, lr=bp_lr)
+    bp_case = f"y типа {bp_labels.dtype}, " + ("lr по умолчанию" if bp_lr is None else f"lr={bp_lr}")
+    bp_step = 0.01 if bp_lr is None else bp_lr
+    bp_expected_w, bp_expected_b = 0.3 - bp_step * bp_grad_w, -0.2 - bp_step * bp_grad_b
+    bp_hint = (
+        (lambda got, mistakes: " Проверьте значение lr по умолчанию: 0.01.")
+        if bp_lr is None else bp_diagnosis
+    )
     assert bp_net.calls >= 1, "backprop должна получать вероятности вызовом net(x)"
+    assert bp_net.calls_after_update == 0, (
+        "backprop вызывает net(x) после того, как изменила w или b: вычислите r = net(x) один раз "
+        "в начале и по нему обновите оба параметра."
+    )
     assert np.array_equal(bp_x, bp_x_before) and np.array_equal(bp_labels, bp_labels_before), (
         "backprop не должна изменять x и y"
     )
@@ -405,12 +435,12 @@ for bp_labels in (bp_y, bp_y.astype(bool)):
         "backprop не изменила net.w и net.b: параметры нужно обновлять на месте (net.w -= ...)"
     )
     assert math.isclose(bp_w, bp_expected_w, rel_tol=1e-6), (
-        f"y типа {bp_labels.dtype}: после шага w = {bp_w:.6f}, ожидалось {bp_expected_w:.6f}."
-        + bp_diagnosis(bp_w, bp_mistakes_w)
+        f"{bp_case}: после шага w = {bp_w:.6f}, ожидалось {bp_expected_w:.6f}."
+        + bp_hint(bp_w, bp_mistakes_w)
     )
     assert math.isclose(bp_b, bp_expected_b, rel_tol=1e-6), (
-        f"y типа {bp_labels.dtype}: после шага b = {bp_b:.6f}, ожидалось {bp_expected_b:.6f}."
-        + bp_diagnosis(bp_b, bp_mistakes_b)
+        f"{bp_case}: после шага b = {bp_b:.6f}, ожидалось {bp_expected_b:.6f}."
+        + bp_hint(bp_b, bp_mistakes_b)
     )
 print("Видимые проверки backprop пройдены.")
 '''
