@@ -1,13 +1,14 @@
 """nbgrader configuration of the course (the repository root is the course directory)."""
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute, GetGrades,
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
 )
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
 from autograder.feedback import StripHiddenTests
-from autograder.trusted import RestoreCellMetadata, TrustedVerdict, tolerant
+from autograder.sandboxed_kernel import SandboxedExecute
+from autograder.trusted import RestoreCellMetadata, TrustedVerdict
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -25,12 +26,14 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 c.OverwriteCells.add_missing_cells = True
-# The kernel runs the notebook without the hidden tests; TrustedVerdict then
-# replaces the outputs of every graded test cell with the verdict of its check,
-# computed in this process with the student's functions in a sandboxed worker.
+# The kernel runs the notebook in the sandbox without the hidden tests (and
+# survives a dead kernel); TrustedVerdict then replaces the outputs of every
+# graded test cell with the verdict of its check, computed in this process with
+# the student's functions in a sandboxed worker. `nbgrader validate` is not
+# affected: it keeps nbgrader's Execute and runs the hidden tests in-kernel.
 c.Autograde.autograde_preprocessors = [
     StripHiddenTests,
-    tolerant(Execute),
+    SandboxedExecute,
     TrustedVerdict,
     IgnorePattern,
     ClearMetadataPreprocessor,

@@ -9,8 +9,8 @@ Under ``nbgrader autograde`` the student's notebook still runs in its
   gradebook's ``grade``/``solution``/``locked``/``points``. So added,
   duplicated or re-labelled cells cannot be scored and no cell can be worth
   more than the gradebook says.
-* ``TolerantExecute`` (built by ``tolerant``) runs the kernel like nbgrader's
-  ``Execute`` but a dead or unresponsive kernel does not abort grading.
+* ``SandboxedExecute`` (``autograder.sandboxed_kernel``) runs the kernel in the
+  sandbox; a dead or unresponsive kernel does not abort grading.
 * ``TrustedVerdict`` (right after the kernel) takes the source of the four
   answer cells (by ``grade_id``, nothing else of the notebook), loads it into a
   fresh sandboxed worker (``autograder.remote``), runs the check of every
@@ -35,7 +35,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, List, Unicode
 
-from autograder import remote, sandbox
+from autograder import remote
 
 ANSWER_IDS = ("random_sample", "sigmoid", "bce_loss", "backprop")
 #: Checks that must run after all others (they need the reference activation).
@@ -96,29 +96,6 @@ class RestoreCellMetadata(NbGraderPreprocessor):
             if not is_grade and "points" in meta:
                 del meta["points"]
         return nb, resources
-
-
-def tolerant(execute_class):
-    """Subclass of an nbgrader Execute preprocessor that survives a dead kernel.
-
-    The cells executed before the kernel died keep their outputs; the others
-    stay empty. The graded cells are decided by ``TrustedVerdict`` anyway.
-    """
-    from nbclient.exceptions import DeadKernelError
-    from nbgrader.preprocessors.execute import UnresponsiveKernelError
-
-    def preprocess(self, nb, resources, *args, **kwargs):
-        try:
-            return execute_class.preprocess(self, nb, resources, *args, **kwargs)
-        except (DeadKernelError, UnresponsiveKernelError, TimeoutError, RuntimeError) as exc:
-            if isinstance(exc, sandbox.SandboxUnavailableError):
-                raise
-            self.log.warning("The student's kernel failed (%s: %s); the trusted verdict "
-                             "grades the test cells anyway.", type(exc).__name__, exc)
-            return nb, resources
-
-    return type("Tolerant" + execute_class.__name__, (execute_class,),
-                {"preprocess": preprocess, "__doc__": tolerant.__doc__})
 
 
 def verdict_outputs(error: BaseException | None) -> list:
@@ -232,10 +209,5 @@ class TrustedVerdict(NbGraderPreprocessor):
         return None
 
 
-def require_sandbox(unsafe: bool = False) -> bool:
-    """Refuse to grade when the sandbox cannot run (unless unsafe was asked for)."""
-    return sandbox.require_sandbox(unsafe or None)
-
-
-__all__ = ["TrustedVerdict", "RestoreCellMetadata", "tolerant", "verdict_outputs",
+__all__ = ["TrustedVerdict", "RestoreCellMetadata", "verdict_outputs",
            "ANSWER_IDS", "PASS_TEXT"]
