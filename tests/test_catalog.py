@@ -1,0 +1,93 @@
+"""Catalog of student implementations against the hidden checks (no kernel).
+
+For every entry: exec its answer-cell code, use the reference for the other
+three functions, run every check of CHECKS and compare the earned points with
+the entry's expectations.  The module-level summary prints the figures
+(`pytest -s` shows them).
+"""
+import collections
+import warnings
+
+import pytest
+
+from autograder import catalog, checks, reference
+
+SUMMARY = {}
+
+
+def implementations(entry):
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(compile(entry.code, f"<catalog {entry.name}>", "exec"), namespace)
+    impls = {name: getattr(reference, name) for name in catalog.FUNCTIONS}
+    impls[entry.function] = namespace[entry.function]
+    return impls
+
+
+def earned_points(entry):
+    impls = implementations(entry)
+    points, messages = {}, {}
+    for grade_id, (check, names) in checks.CHECKS.items():
+        try:
+            check(*[impls[name] for name in names])
+            points[grade_id] = catalog.POINTS[grade_id]
+        except AssertionError as error:
+            points[grade_id] = 0.0
+            messages[grade_id] = str(error)
+    return points, messages
+
+
+@pytest.mark.parametrize("entry", catalog.ENTRIES, ids=[e.name for e in catalog.ENTRIES])
+def test_entry_earns_expected_points(entry):
+    """Does each catalog entry earn exactly the points the catalog expects?"""
+    points, messages = earned_points(entry)
+    SUMMARY[entry.name] = points
+    expected = entry.expected_points()
+    diff = {cell: (points[cell], expected[cell]) for cell in points if points[cell] != expected[cell]}
+    assert not diff, f"{entry.name}: (got, expected) {diff}; messages {messages}"
+    for cell in entry.loses:  # a lost cell explains itself in Russian
+        assert any("а" <= ch <= "я" for ch in messages[cell].lower()), messages[cell]
+
+
+def test_catalog_shape():
+    """At least 4 correct and 8 mistaken implementations per function; points as designed."""
+    for function in catalog.FUNCTIONS:
+        assert len(catalog.entries(function, correct=True)) >= 4, function
+        assert len(catalog.entries(function, correct=False)) >= 8, function
+    assert set(catalog.POINTS) == set(checks.CHECKS)
+    assert catalog.TOTAL_POINTS == 10
+
+
+def test_expected_points_are_derived():
+    """Correct -> full marks; mistake -> 0 only in own cells (+ final accuracy if stated)."""
+    for entry in catalog.ENTRIES:
+        expected = entry.expected_points()
+        if entry.correct:
+            assert expected == catalog.POINTS
+            continue
+        lost = {cell for cell, pts in expected.items() if pts < catalog.POINTS[cell]}
+        own = set(catalog.OWN_CELLS[entry.function])
+        assert lost - {"test_final_accuracy"} <= own and lost & own, entry.name
+
+
+def test_summary_figures():
+    """Figures over the whole catalog (runs after the parametrized tests)."""
+    if len(SUMMARY) < len(catalog.ENTRIES):
+        pytest.skip("needs the full parametrized run")
+    correct = [e for e in catalog.ENTRIES if e.correct]
+    mistakes = [e for e in catalog.ENTRIES if not e.correct]
+    full = sum(SUMMARY[e.name] == catalog.POINTS for e in correct)
+    caught = sum(any(SUMMARY[e.name][c] == 0 for c in catalog.OWN_CELLS[e.function])
+                 for e in mistakes)
+    foreign = sum(any(SUMMARY[e.name][c] < catalog.POINTS[c]
+                      for c in catalog.POINTS
+                      if c not in catalog.OWN_CELLS[e.function] and c != "test_final_accuracy")
+                  for e in catalog.ENTRIES)
+    by_function = collections.Counter(e.function for e in mistakes)
+    print(f"\ncatalog: {len(correct)} correct at full marks: {full}/{len(correct)}; "
+          f"{len(mistakes)} mistakes caught in their own cell: {caught}/{len(mistakes)} "
+          f"({dict(by_function)}); entries affecting another function's cell: {foreign}")
+    assert full == len(correct)
+    assert caught == len(mistakes)
+    assert foreign == 0
