@@ -289,6 +289,15 @@ class _Worker:
 
         self.autograde_class = RecordingAutograde
 
+    def _execution_problem(self, student: str) -> tuple[str, str]:
+        folder = (self.course_dir / self.app.coursedir.autograded_directory / student
+                  / self.assignment)
+        for path in sorted(folder.glob("*.ipynb")):
+            outcome, detail = execution_problem(path)
+            if outcome != GRADED:
+                return outcome, detail
+        return GRADED, ""
+
     def grade(self, student: str) -> dict:
         from nbgrader.api import Gradebook
         from nbgrader.converters import GenerateFeedback
@@ -320,21 +329,48 @@ class _Worker:
                 timing["autograde"] = time.perf_counter() - t0
                 with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
                     submission = _read_submission(gb, self.assignment, student)
+                outcome, detail = self._execution_problem(student)
                 if self.feedback:
                     t0 = time.perf_counter()
                     try:
                         GenerateFeedback(coursedir=coursedir, parent=self.app, force=True).start()
                     except Exception as exc:  # grades are kept; feedback is reported missing
                         log.error("feedback failed: %s", traceback.format_exc())
-                        return {"outcome": GRADED, "submission": submission, "timing": timing,
-                                "detail": f"feedback failed: {type(exc).__name__}: {exc}"}
+                        detail = "; ".join(filter(None, [
+                            detail, f"feedback failed: {type(exc).__name__}: {exc}"]))
+                        return {"outcome": outcome, "submission": submission, "timing": timing,
+                                "detail": detail}
                     timing["feedback"] = time.perf_counter() - t0
-                return {"outcome": GRADED, "submission": submission, "timing": timing,
-                        "detail": ""}
+                return {"outcome": outcome, "submission": submission, "timing": timing,
+                        "detail": detail}
         finally:
             log.removeHandler(handler)
             log.setLevel(old_level)
             handler.close()
+
+
+def execution_problem(notebook_path: Path) -> tuple[str, str]:
+    """(status, detail) when the autograded notebook shows that its execution
+    went wrong although nbgrader graded it: a cell over the kernel timeout
+    (``CellTimeoutError``) or a kernel lost mid-notebook (the course's
+    ``SandboxedExecute`` writes ``KernelLost`` and grades the rest); else (GRADED, "")."""
+    nb = json.loads(notebook_path.read_text(encoding="utf-8"))
+    timed_out, lost = [], []
+    for index, cell in enumerate(nb.get("cells", [])):
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") != "error":
+                continue
+            if output.get("ename") == "CellTimeoutError":
+                timed_out.append(index)
+            elif output.get("ename") in ("KernelLost", "DeadKernelError"):
+                lost.append(index)
+    if timed_out:
+        return TIMED_OUT, (f"{notebook_path.name}: cell {timed_out[0]} hit the kernel's "
+                           "execution timeout (graded without it)")
+    if lost:
+        return KERNEL_DIED, (f"{notebook_path.name}: kernel lost in cell {lost[0]} "
+                             "(later cells not executed; graded without them)")
+    return GRADED, ""
 
 
 def _worker_main(conn, course_dir, assignment, db_path, log_dir, feedback, index):
@@ -642,7 +678,7 @@ def _progress(total: int):
 def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
                 zip_path: Path | None = None, lms: str = "moodle", regexp: str | None = None,
                 roster: Path | None = None, duedate: str | None = None,
-                workers: int | None = None, timeout: float = 300.0,
+                workers: int | None = None, timeout: float = 120.0,
                 students: list[str] | None = None, unsafe: bool = False,
                 report_dir: Path | str = "reports", grades_csv: Path | str = "grades.csv",
                 feedback: bool = True, report: bool = True,
@@ -698,7 +734,9 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
 
     submitted = course_dir / app.coursedir.submitted_directory
     found = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
-    everyone = sorted(set(found) | set(roster_ids or []))
+    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
+        in_gradebook = {student.id for student in gb.students}
+    everyone = sorted(set(found) | set(roster_ids or []) | in_gradebook)
     if students:
         unknown = [s for s in students if s not in everyone]
         if unknown:
@@ -741,10 +779,15 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
                 res.seconds = payload.get("seconds")
                 res.timing = payload.get("timing", {})
                 res.detail = payload.get("detail", "")
-                if payload["outcome"] == GRADED:
+                if "submission" in payload:  # graded by nbgrader (maybe with a problem)
                     merge_submission(gb, assignment, student, payload["submission"])
                     res.__dict__.update(describe_submission(gb, assignment, student))
-                    res.status = LATE if res.seconds_late > 0 else GRADED
+                    res.status = payload["outcome"]
+                    if res.seconds_late > 0:
+                        if res.status == GRADED:
+                            res.status = LATE
+                        else:
+                            res.detail += f"; late by {res.seconds_late / 3600:.1f} h"
                 else:
                     res.status = payload["outcome"]
                     forget_submission(gb, assignment, student, course_dir, app)
@@ -839,8 +882,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roster", type=Path, help="CSV for 'nbgrader db student import'")
     p.add_argument("--duedate", help="due date, as for 'nbgrader db assignment add --duedate'")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
-    p.add_argument("--timeout", type=float, default=300.0,
-                   help="time budget per notebook in seconds (default: 300)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="time budget per notebook in seconds, autograde and feedback "
+                        "together (default: 120)")
     p.add_argument("--student", action="append", dest="students", metavar="ID",
                    help="grade only this student (repeatable)")
     p.add_argument("--unsafe", action="store_true",
