@@ -1,0 +1,73 @@
+"""A sample of the catalog through real `nbgrader autograde` (in-process).
+
+The course copy uses the course's own nbgrader_config.py as it is (sandboxed
+kernel, trusted verdicts).  Per-cell scores of every submission must equal the
+catalog's expectations, and grading the same submission twice must give the
+same scores.
+"""
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import catalog, samples
+from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment, nbgrader_api
+
+# A representative sample: every function, correct and wrong, each kind of cell lost.
+SAMPLE = [
+    "sig_tanh",             # correct variant: full marks
+    "rs_not_stratified",    # random_sample cell only
+    "sig_naive",            # stability cell only (0.5)
+    "sig_math_exp",         # both sigmoid cells and the final accuracy
+    "bce_seed_defect",      # BCE cell only
+    "bp_sign",              # backprop cell and the final accuracy
+    "bp_mse",               # backprop cell only
+]
+ZERO = {cell: 0.0 for cell in catalog.POINTS}
+# nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = copy_course(tmp_path_factory.mktemp("catalog_course"))
+    generate_assignment(course)
+    return course
+
+
+@pytest.fixture(scope="module")
+def release_nb():
+    return samples.read_release()
+
+
+def autograde(course, student, nb):
+    samples.write_submission(course, student, nb)
+    result = nbgrader_api(course).autograde(ASSIGNMENT, student, force=True, create=True)
+    assert result["success"], result.get("error", "") + result.get("log", "")
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+        return {grade.name: grade.auto_score for grade in notebook.grades
+                if grade.name in catalog.POINTS}
+
+
+def test_perfect_submission_full_marks(course, release_nb):
+    assert autograde(course, "perfect", samples.perfect(release_nb)) == catalog.POINTS
+
+
+def test_untouched_submission_zero(course, release_nb):
+    assert autograde(course, "untouched", samples.untouched(release_nb)) == ZERO
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_entry_scores_match_catalog(course, release_nb, name):
+    """Does real autograding give every graded cell the catalog's points?"""
+    entry = catalog.BY_NAME[name]
+    assert autograde(course, name, samples.for_entry(release_nb, entry)) == entry.expected_points()
+
+
+def test_same_submission_same_scores(course, release_nb):
+    """Grading one submission twice (random student code inside) gives equal scores."""
+    nb = samples.for_entry(release_nb, "rs_not_stratified")
+    first = autograde(course, "twice", nb)
+    second = autograde(course, "twice", nb)
+    assert first == second == catalog.BY_NAME["rs_not_stratified"].expected_points()
