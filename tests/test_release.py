@@ -1,4 +1,5 @@
 """Is the release the master with solutions and hidden tests removed, and nothing more?"""
+import ast
 import inspect
 
 import nbformat
@@ -23,9 +24,9 @@ FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN", "autograder"] + sorted(
 
 def _body_lines(function):
     """Lines of the reference function after its docstring (the solution)."""
-    lines = inspect.getsource(function).split("\n")
-    docstring_end = next(i for i, line in enumerate(lines[2:], start=2) if line.strip().endswith('"""'))
-    return [line.strip() for line in lines[docstring_end + 1:] if line.strip()]
+    source = inspect.getsource(function)
+    docstring_end = ast.parse(source).body[0].body[0].end_lineno
+    return [line.strip() for line in source.split("\n")[docstring_end:] if line.strip()]
 
 
 @pytest.fixture(scope="module")
