@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: always run with the venv first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test demo release sandbox-check clean
+.PHONY: venv test demo master release sandbox-check clean
 
 venv: $(VENV)/.installed
 
@@ -23,8 +23,16 @@ sandbox-check:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q bubblewrap >/dev/null; \
 	  else echo "cannot install bubblewrap: run 'apt-get install bubblewrap' as root" >&2; exit 1; fi; }
 
-release: venv
+# The master notebook is built from autograder/reference.py and the text in
+# tools/build_master.py; the release is what nbgrader makes of the master.
+master: venv
+	$(BIN)/python tools/build_master.py
+
+release: master
 	$(BIN)/nbgrader generate_assignment one_neuron --force --create
+
+demo: venv sandbox-check
+	$(BIN)/python -m autograder.demo
 
 test: venv sandbox-check
 	$(BIN)/python -m pytest
