@@ -221,7 +221,7 @@ def random_sample(X, y, fraction=0.8):
     train_idx = []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
-        train_idx += list(np.random.choice(idx, int(fraction * len(idx)), replace=False))
+        train_idx += np.random.choice(idx, int(fraction * len(idx)), replace=False).tolist()
     test_idx = [i for i in range(len(y)) if i not in train_idx]
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
 ''', loses=["test_random_sample"]),
@@ -295,6 +295,18 @@ def random_sample(X, y, fraction=0.8):
         idx = np.flatnonzero(y == c)
         train.extend(np.random.choice(idx, int(fraction * len(idx))))
     test = np.setdiff1d(np.arange(len(y)), train)
+    return X[train], X[test], y[train], y[test]
+''', loses=["test_random_sample"]),
+    _e("rs_off_by_one", RS, False, "test начинается с k + 1: один элемент класса теряется", '''
+import numpy as np
+
+def random_sample(X, y, fraction=0.8):
+    train, test = [], []
+    for c in np.unique(y):
+        idx = np.random.permutation(np.flatnonzero(y == c))
+        k = int(fraction * len(idx))
+        train.extend(idx[:k])
+        test.extend(idx[k + 1:])
     return X[train], X[test], y[train], y[test]
 ''', loses=["test_random_sample"]),
     _e("rs_binary_only", RS, False, "считает, что метки только 0 и 1", '''
@@ -430,6 +442,15 @@ def sigmoid(x):
     out[~pos] = e / (1 + e)
     return out
 ''', loses=["test_sigmoid_values"]),
+    _e("sig_inplace", SIG, False,
+       "np.clip(x, -500, 500, out=x): при |x| > 500 портит массив вызывающего", '''
+import numpy as np
+
+def sigmoid(x):
+    x = np.asarray(x, dtype=float)
+    np.clip(x, -500, 500, out=x)
+    return 1 / (1 + np.exp(-x))
+''', loses=["test_sigmoid_stability"]),
     _e("sig_no_return", SIG, False, "забыт return", '''
 import numpy as np
 
@@ -560,6 +581,19 @@ import numpy as np
 
 def BCELoss(x, y, eps=1e-5):
     p = np.maximum(x, eps)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+''', loses=["test_bce_loss"]),
+    _e("bce_add_eps", BCE, False, "log(p + eps) вместо отсечения", '''
+import numpy as np
+
+def BCELoss(x, y, eps=1e-5):
+    return -(y * np.log(x + eps) + (1 - y) * np.log(1 - x + eps))
+''', loses=["test_bce_loss"]),
+    _e("bce_inplace_clip", BCE, False, "np.clip(..., out=x) портит массив вызывающего", '''
+import numpy as np
+
+def BCELoss(x, y, eps=1e-5):
+    p = np.clip(x, eps, 1 - eps, out=x)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 ''', loses=["test_bce_loss"]),
     _e("bce_bool_minus", BCE, False, "-y для меток bool падает с TypeError", '''
@@ -704,6 +738,14 @@ def backprop(net, x, y, lr=0.01):
     e = net(x) - y
     net.w -= lr * np.mean(e) * np.mean(x)
     net.b -= lr * np.mean(e)
+''', loses=["test_backprop"], final_accuracy=False),
+    _e("bp_double_mean", BP, False, "среднее ещё раз делится на n", '''
+import numpy as np
+
+def backprop(net, x, y, lr=0.01):
+    e = net(x) - y
+    net.w -= lr * np.mean(e * x) / len(x)
+    net.b -= lr * np.mean(e) / len(x)
 ''', loses=["test_backprop"], final_accuracy=False),
     _e("bp_default_lr", BP, False, "lr по умолчанию 0.1 вместо 0.01", '''
 import numpy as np
