@@ -84,6 +84,12 @@ def init_gradebook(course: Path, duedate: str | None) -> None:
         _run_app(DbAssignmentAddApp, course, [ASSIGNMENT, f"--duedate={duedate}"])
 
 
+def roster_row(i: int) -> tuple[str, str, str, str]:
+    """(id, first_name, last_name, email) of the i-th student (0-based)."""
+    sid = f"s{i + 1:03d}"
+    return sid, FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)], f"{sid}@students.example.org"
+
+
 def gradable_students(release_nb, size: int) -> list[dict]:
     """``size`` gradable submissions: perfect, untouched, then catalog entries
     round-robin over the functions (mistakes first), each with its expected points."""
@@ -151,9 +157,8 @@ def build_class(course: Path | str, size: int = 36, broken: bool = True,
     archive = zipfile.ZipFile(zip_path, "w") if zip_path else None
     try:
         for i, person in enumerate(people):
-            sid = f"s{i + 1:03d}"
-            first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
-            roster.append(f"{sid},{first},{last},{sid}@students.example.org")
+            sid, first, last, _ = roster_row(i)
+            roster.append(",".join(roster_row(i)))
             manifest["students"][sid] = {
                 "kind": person["kind"], "status": person["status"],
                 "points": person.get("points"),
