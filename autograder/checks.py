@@ -250,11 +250,12 @@ def _row_keys(A):
     return [tuple(float(v) for v in row) for row in A.reshape(len(A), width)]
 
 
-def _check_one_split(random_sample, X, y, fraction, rng_desc, time_limit=None):
+def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
+    """Run one split and check it; returns the set of X rows put in train."""
     call = ("random_sample(X, y)" if fraction is None
             else f"random_sample(X, y, fraction={fraction})")
     frac = 0.8 if fraction is None else fraction
-    what = f"{call} [{rng_desc}]"
+    what = f"{call} [{case}]"
     X_before, y_before = X.copy(), y.copy()
     X_arg, y_arg = X.copy(), y.copy()
     kwargs = {} if fraction is None else {"fraction": fraction}
@@ -325,7 +326,6 @@ def _check_one_split(random_sample, X, y, fraction, rng_desc, time_limit=None):
     expected_test = {float(c): int(np.sum(y_before == c)) - expected_train[float(c)]
                      for c in labels}
     got_train = {float(c): int(np.sum(y_tr == c)) for c in labels}
-    got_test = {float(c): int(np.sum(y_te == c)) for c in labels}
     n_total = len(y_before)
     if len(y_tr) + len(y_te) != n_total:
         extra = " Есть пересечение train и test?" if len(y_tr) + len(y_te) > n_total else ""
@@ -333,9 +333,8 @@ def _check_one_split(random_sample, X, y, fraction, rng_desc, time_limit=None):
             f"{what}: в train и test вместе {len(y_tr) + len(y_te)} строк, "
             f"а в X — {n_total}. Каждая строка должна попасть ровно в одну часть.{extra}")
     if got_train != expected_train:
-        swapped = {c: v for c, v in expected_test.items()}
         hint = ""
-        if got_train == swapped:
+        if got_train == expected_test:
             hint = (" Похоже, fraction взята как доля test; fraction — доля train.")
         elif sum(got_train.values()) in (sum(expected_train.values()), int(frac * n_total)):
             hint = (" Общий размер train верный, но пропорции классов нарушены: "
