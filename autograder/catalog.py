@@ -309,6 +309,28 @@ def random_sample(X, y, fraction=0.8):
         test.extend(idx[k + 1:])
     return X[train], X[test], y[train], y[test]
 ''', loses=["test_random_sample"]),
+    _e("rs_train_test_swapped", RS, False, "возвращает (X_test, X_train, y_test, y_train)", '''
+import numpy as np
+
+def random_sample(X, y, fraction=0.8):
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        mask[np.random.permutation(idx)[:int(fraction * len(idx))]] = True
+    return X[~mask], X[mask], y[~mask], y[mask]
+''', loses=["test_random_sample"]),
+    _e("rs_equal_per_class", RS, False, "в train одинаковое число элементов каждого класса", '''
+import numpy as np
+
+def random_sample(X, y, fraction=0.8):
+    classes = np.unique(y)
+    per_class = int(fraction * len(y) / len(classes))
+    mask = np.zeros(len(y), dtype=bool)
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        mask[np.random.permutation(idx)[:per_class]] = True
+    return X[mask], X[~mask], y[mask], y[~mask]
+''', loses=["test_random_sample"]),
     _e("rs_binary_only", RS, False, "считает, что метки только 0 и 1", '''
 import numpy as np
 
@@ -388,6 +410,13 @@ import numpy as np
 def sigmoid(x):
     x = np.asarray(x, dtype=float)
     return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+''', loses=["test_sigmoid_stability"]),
+    _e("sig_naive_positive", SIG, False, "exp(x) / (1 + exp(x)) переполняется при больших x", '''
+import numpy as np
+
+def sigmoid(x):
+    e = np.exp(x)
+    return e / (1 + e)
 ''', loses=["test_sigmoid_stability"]),
     _e("sig_math_exp", SIG, False, "math.exp: работает только для чисел", '''
 import math
@@ -746,6 +775,14 @@ def backprop(net, x, y, lr=0.01):
     e = net(x) - y
     net.w -= lr * np.mean(e * x) / len(x)
     net.b -= lr * np.mean(e) / len(x)
+''', loses=["test_backprop"], final_accuracy=False),
+    _e("bp_logits", BP, False, "вместо вероятностей r = net(x) взяты логиты w * x + b", '''
+import numpy as np
+
+def backprop(net, x, y, lr=0.01):
+    l = net.w * x + net.b
+    net.w -= lr * np.mean((l - y) * x)
+    net.b -= lr * np.mean(l - y)
 ''', loses=["test_backprop"], final_accuracy=False),
     _e("bp_default_lr", BP, False, "lr по умолчанию 0.1 вместо 0.01", '''
 import numpy as np

@@ -335,7 +335,11 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
     if got_train != expected_train:
         hint = ""
         if got_train == expected_test:
-            hint = (" Похоже, fraction взята как доля test; fraction — доля train.")
+            hint = (" Похоже, train и test перепутаны (или fraction взята как доля test): "
+                    "fraction — доля train, порядок возврата " + _SPLIT_ORDER + ".")
+        elif len(set(got_train.values())) == 1 and len(set(expected_train.values())) > 1:
+            hint = (" В train одинаковое число элементов каждого класса, а классы разного "
+                    "размера: берите int(fraction * размер класса) из каждого класса.")
         elif sum(got_train.values()) in (sum(expected_train.values()), int(frac * n_total)):
             hint = (" Общий размер train верный, но пропорции классов нарушены: "
                     "разбиение должно быть стратифицированным (отдельно по каждому классу).")
@@ -653,6 +657,8 @@ def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
         ("обновлён только b, w не меняется", (0.0, -lr * gb)),
         ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
         ("среднее ещё раз поделено на n", (-lr * gw / n, -lr * gb / n)),
+        ("вместо вероятностей r = net(x) взяты логиты l = w * x + b",
+         (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y)))),
         ("b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
          "градиента, потом меняйте параметры", (-lr * gw, -lr * float(np.mean(
              reference.sigmoid((w - lr * gw) * x + b) - y)))),
