@@ -8,9 +8,10 @@ the entry's expectations.  The module-level summary prints the figures
 import collections
 import warnings
 
+import numpy as np
 import pytest
 
-from autograder import catalog, checks, reference
+from autograder import catalog, checks, reference, samples
 
 SUMMARY = {}
 
@@ -108,3 +109,48 @@ def test_summary_figures():
     assert full == len(correct)
     assert caught == len(mistakes)
     assert foreign == 0
+
+
+# ------------------------------------------------------------------ samples
+@pytest.fixture(scope="module")
+def release_nb():
+    return samples.read_release()
+
+
+def _answers(nb):
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
+            if cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def test_answer_cells_of_release_are_the_catalogs(release_nb):
+    assert samples.answer_cell_ids(release_nb) == list(catalog.ANSWER_CELLS.values())
+
+
+def test_build_submission_replaces_only_named_answer_cells(release_nb):
+    """Only the named answer cell changes; every cell keeps its metadata and id."""
+    entry = catalog.BY_NAME["bp_sign"]
+    nb = samples.for_entry(release_nb, entry)
+    assert [c.metadata for c in nb.cells] == [c.metadata for c in release_nb.cells]
+    assert [c.get("id") for c in nb.cells] == [c.get("id") for c in release_nb.cells]
+    changed = {g for g, src in _answers(nb).items() if src != _answers(release_nb)[g]}
+    assert changed == set(catalog.ANSWER_CELLS.values())  # reference elsewhere, entry here
+    assert _answers(nb)["backprop"] == entry.code
+    others = [c.source for c in nb.cells if not c.metadata.get("nbgrader", {}).get("solution")]
+    assert others == [c.source for c in release_nb.cells
+                      if not c.metadata.get("nbgrader", {}).get("solution")]
+    assert samples.untouched(release_nb) == release_nb
+    assert samples.untouched(release_nb) is not release_nb
+
+
+def test_build_submission_rejects_unknown_cells(release_nb):
+    with pytest.raises(ValueError, match="test_backprop"):
+        samples.build_submission(release_nb, {"test_backprop": "pass"})
+
+
+def test_perfect_answers_pass_every_check(release_nb):
+    """The perfect submission's answer cells, run together, pass all checks (no kernel)."""
+    namespace = {"np": np}
+    for source in _answers(samples.perfect(release_nb)).values():
+        exec(compile(source, "<answer>", "exec"), namespace)
+    for check, names in checks.CHECKS.values():
+        check(*[namespace[name] for name in names])
