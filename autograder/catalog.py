@@ -398,6 +398,21 @@ def sigmoid(x):
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
 '''),
+    _e("sig_vectorize", SIG, True, "устойчивая формула для числа через math, np.vectorize", '''
+import math
+import numpy as np
+
+
+def _sigmoid_number(v):
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+def sigmoid(x):
+    return np.vectorize(_sigmoid_number, otypes=[float])(x)
+'''),
     _e("sig_naive", SIG, False, "как в исходном ноутбуке: 1/(1+exp(-x)) переполняется с предупреждением", '''
 import numpy as np
 
@@ -675,6 +690,15 @@ def backprop(net, x, y, lr=0.01):
     db = np.average(r - y)
     net.w, net.b = net.w - lr * dw, net.b - lr * db
     return net
+'''),
+    _e("bp_vector", BP, True, "вектор параметров (w, b) и матрица признаков [x, 1]", '''
+import numpy as np
+
+def backprop(net, x, y, lr=0.01):
+    features = np.stack([x, np.ones_like(x)])
+    grad = features @ (net(x) - y) / len(x)
+    net.w -= lr * grad[0]
+    net.b -= lr * grad[1]
 '''),
     _e("bp_sign", BP, False, "знак: w += lr * grad", '''
 import numpy as np

@@ -484,8 +484,7 @@ def check_sigmoid_values(sigmoid):
         (rng.uniform(-40, 40, size=57), "sigmoid(x), x — 57 случайных чисел из [-40, 40]", False),
         (rng.normal(0, 3, size=(4, 6)), "sigmoid(x) для массива формы (4, 6)", False),
         (rng.uniform(-12, 12, size=(2, 3, 5)), "sigmoid(x) для массива формы (2, 3, 5)", False),
-        (np.zeros(0), "sigmoid(пустой массив)", False),
-    ]
+    ]  # no empty array: np.vectorize-based answers fail on it, and nothing needs it
     for x, what, scalar in cases:
         _check_sigmoid_on(sigmoid, x, what, SIGMOID_RTOL, SIGMOID_ATOL, scalar)
 
