@@ -106,7 +106,8 @@ def _running(what, error_hint=""):
         except (Exception, SystemExit) as exc:  # any failure of student code
             raise AssertionError(
                 f"{what}: функция упала с ошибкой "
-                f"{type(exc).__name__}: {_safe_str(exc)}{error_hint}"
+                f"{type(exc).__name__}: "
+                f"{_safe_str(exc).rstrip('.') if error_hint else _safe_str(exc)}{error_hint}"
             ) from None
 
 
@@ -130,6 +131,8 @@ def _fmt(a, precision=6):
 
 
 def _describe(value):
+    if value is None:
+        return "None"
     if isinstance(value, np.ndarray):
         return f"np.ndarray формы {value.shape} и типа {value.dtype}"
     return type(value).__name__
@@ -156,7 +159,8 @@ def _numeric_array(value, what, allow_scalar=False):
                          or isinstance(value, (np.integer, np.floating, np.bool_))):
         return np.array(value, dtype=np.float64)
     expected = "число или np.ndarray" if allow_scalar else "np.ndarray"
-    raise AssertionError(f"{what}: ожидался {expected}, получено {_describe(value)}")
+    hint = " (забыт return?)" if value is None else ""
+    raise AssertionError(f"{what}: ожидалось {expected}, получено {_describe(value)}{hint}")
 
 
 def _mismatch_report(inputs, got, expected, bad, limit=4):
@@ -199,11 +203,11 @@ def _assert_values(got, expected, *, what, inputs, rtol, atol, candidates=()):
     raise AssertionError(message)
 
 
-def _assert_finite(got, what, inputs):
+def _assert_finite(got, what, inputs, hint=""):
     bad = ~np.isfinite(got)
     if np.any(bad):
         raise AssertionError(
-            f"{what}: в результате есть nan или inf.\n"
+            f"{what}: в результате есть nan или inf.{hint}\n"
             + "\n".join(
                 f"  {', '.join(f'{n}={_fmt(np.asarray(a)[tuple(i)])}' for n, a in inputs)}: "
                 f"получено {_fmt(got[tuple(i)])}"
@@ -327,6 +331,12 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
                      for c in labels}
     got_train = {float(c): int(np.sum(y_tr == c)) for c in labels}
     n_total = len(y_before)
+    for name, part in (("X_train", X_tr), ("X_test", X_te)):
+        keys = _row_keys(part)
+        if len(set(keys)) != len(keys):
+            raise AssertionError(
+                f"{what}: в {name} есть повторяющиеся строки X. Выбирайте индексы без "
+                f"повторов (np.random.choice(..., replace=False) или перестановка).")
     if len(y_tr) + len(y_te) != n_total:
         extra = " Есть пересечение train и test?" if len(y_tr) + len(y_te) > n_total else ""
         raise AssertionError(
@@ -342,7 +352,8 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
                     "размера: берите int(fraction * размер класса) из каждого класса.")
         elif sum(got_train.values()) in (sum(expected_train.values()), int(frac * n_total)):
             hint = (" Общий размер train верный, но пропорции классов нарушены: "
-                    "разбиение должно быть стратифицированным (отдельно по каждому классу).")
+                    "разбиение должно быть стратифицированным (отдельно по каждому классу; "
+                    "метки могут идти в любом порядке, классы могут быть разного размера).")
         else:
             rounded = {float(c): round(frac * int(np.sum(y_before == c))) for c in labels}
             if got_train == rounded:
@@ -461,7 +472,9 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     x64 = np.asarray(x, dtype=np.float64)
     expected = reference.sigmoid(x64)
     inputs = [("x", x64)]
-    _assert_finite(got, what, inputs)
+    _assert_finite(got, what, inputs, hint=(
+        " exp переполняется при больших |x| (exp(710) = inf, inf / inf = nan): "
+        "не вычисляйте exp от большого положительного числа."))
     _assert_values(got, np.asarray(expected), what=what, inputs=inputs, rtol=rtol, atol=atol,
                    candidates=_sigmoid_candidates(x64))
     return got, caught
@@ -656,6 +669,9 @@ def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
         ("обновлён только b, w не меняется", (0.0, -lr * gb)),
         ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
         ("среднее ещё раз поделено на n", (-lr * gw / n, -lr * gb / n)),
+        ("градиент по b тоже умножен на x (dl/db = 1)", (-lr * gw, -lr * gw)),
+        ("mean(r - y) * mean(x) вместо mean((r - y) * x)",
+         (-lr * gb * float(np.mean(x)), -lr * gb)),
         ("вместо вероятностей r = net(x) взяты логиты l = w * x + b",
          (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y)))),
         ("b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
@@ -713,8 +729,11 @@ def check_backprop(backprop):
                 if np.allclose(got, [dw, db], rtol=1e-6, atol=1e-12):
                     hint = name
                     break
+            data = (f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n"
+                    f"  r = net(x) = {_fmt(r, 4)}\n" if len(x) <= 8 else "")
             message = (
                 f"{what}: неверный шаг градиентного спуска (допуск rtol={BACKPROP_RTOL:g}).\n"
+                + data +
                 f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
                 f"= -lr * mean((r - y) * x)\n"
                 f"  изменение b: получено {_fmt(got[1], 10)}, ожидалось {_fmt(expected[1], 10)} "
