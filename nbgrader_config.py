@@ -20,12 +20,12 @@ c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
 
 # --- autograde: trusted verdicts (docs/design.md, "Trusted verdicts") ---
 # Sanitize: nbgrader flags of every cell come from the gradebook first, so added,
-# duplicated or re-labelled cells are never scored; deleted test cells come back.
+# duplicated or re-labelled cells are never scored; deleted test cells come back
+# (RestoreCellMetadata does it: nbgrader's add_missing_cells fails on this notebook).
 c.Autograde.sanitize_preprocessors = [
     RestoreCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
     CheckCellMetadata,
 ]
-c.OverwriteCells.add_missing_cells = True
 # The kernel runs the notebook in the sandbox without the hidden tests (and
 # survives a dead kernel); TrustedVerdict then replaces the outputs of every
 # graded test cell with the verdict of its check, computed in this process with

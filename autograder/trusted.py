@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 from nbformat.notebooknode import NotebookNode
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -65,7 +65,13 @@ def gradebook_cells(resources: dict):
 
 
 class RestoreCellMetadata(NbGraderPreprocessor):
-    """Sanitize step: nbgrader flags of every cell as the gradebook has them."""
+    """Sanitize step: nbgrader flags of every cell as the gradebook has them.
+
+    Also puts back graded cells the student deleted (from the gradebook, after
+    the nearest earlier cell of the master that is still there), so the
+    verdict grades them; nbgrader's own ``add_missing_cells`` fails when the
+    cell before a deleted one is neither a grade nor a solution cell.
+    """
 
     def preprocess(self, nb: NotebookNode, resources: dict):
         graded, sources, solutions = gradebook_cells(resources)
@@ -77,10 +83,11 @@ class RestoreCellMetadata(NbGraderPreprocessor):
                 continue
             grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
             if not isinstance(grade_id, str) or grade_id not in sources or grade_id in seen:
-                if meta:
-                    self.log.warning("Dropping nbgrader metadata of a cell with grade_id %r "
-                                     "(unknown or repeated)", grade_id)
-                cell.metadata.nbgrader = {}
+                self.log.warning("Dropping nbgrader metadata of a cell with grade_id %r "
+                                 "(unknown or repeated)", grade_id)
+                # removed, not emptied: OverwriteCells.add_missing_task_cells
+                # fails on nbgrader metadata without a grade_id
+                del cell.metadata["nbgrader"]
                 continue
             seen.add(grade_id)
             is_grade = grade_id in graded
@@ -95,7 +102,32 @@ class RestoreCellMetadata(NbGraderPreprocessor):
                     meta[key] = value
             if not is_grade and "points" in meta:
                 del meta["points"]
+        self.restore_missing_graded_cells(nb, graded, sources, seen)
         return nb, resources
+
+    def restore_missing_graded_cells(self, nb, graded, sources, present):
+        order = list(sources)  # the master's order of its nbgrader cells
+        for name in order:
+            if name not in graded or name in present or sources[name]["cell_type"] != "code":
+                continue
+            self.log.warning("Graded cell %s is missing: restored from the gradebook", name)
+            cell = new_code_cell(sources[name]["source"])
+            cell.metadata["nbgrader"] = {
+                "grade": True, "grade_id": name, "locked": True, "points": graded[name],
+                "solution": False, "schema_version": 3}
+            position = 0
+            for earlier in reversed(order[: order.index(name)]):
+                indices = [i for i, c in enumerate(nb.cells) if _grade_id(c) == earlier]
+                if indices:
+                    position = indices[0] + 1
+                    break
+            nb.cells.insert(position, cell)
+            present.add(name)
+
+
+def _grade_id(cell):
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta.get("grade_id") if isinstance(meta, dict) else None
 
 
 def verdict_outputs(error: BaseException | None) -> list:
@@ -134,7 +166,7 @@ class TrustedVerdict(NbGraderPreprocessor):
             if grade_id not in graded or grade_id in seen:
                 # RestoreCellMetadata prevents this; never score such a cell.
                 self.log.warning("Ungradable graded cell %r: metadata dropped", grade_id)
-                cell.metadata.nbgrader = {}
+                del cell.metadata["nbgrader"]
                 continue
             seen.add(grade_id)
             cell.metadata.nbgrader["points"] = graded[grade_id]

@@ -78,6 +78,13 @@ def assignment_max_score(course):
         return gb.find_assignment(ASSIGNMENT).max_score
 
 
+def graded_perfect(course):
+    """Scores and autograded notebook of the reference solution (graded once)."""
+    if "perfect" not in _COURSE:
+        _COURSE["perfect"] = autograde(course, "perfect", submission(REFERENCE_ANSWERS))
+    return _COURSE["perfect"]
+
+
 def graded_naive(course):
     """Scores and autograded notebook of the naive-sigmoid submission (graded once)."""
     if "naive" not in _COURSE:
@@ -102,7 +109,7 @@ def test_gradebook_and_checks_agree_on_graded_cells(course):
 
 def test_perfect_submission_gets_full_marks(course):
     """Does the reference solution get every point, each cell saying that it passed?"""
-    got, graded_nb = autograde(course, "perfect", submission(REFERENCE_ANSWERS))
+    got, graded_nb = graded_perfect(course)
     assert got == POINTS
     for cell in graded_nb.cells:
         if grade_id(cell) in POINTS:

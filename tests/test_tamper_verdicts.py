@@ -1,0 +1,305 @@
+"""Tampering submissions under real `nbgrader autograde`: none gains a point, none harms others.
+
+Each scenario is a submission built from the release; its expected scores are
+those of the same answers without the tampering (0 everywhere for the stubs of
+the release, full marks for the reference). After each one, the honest
+student's grades, the assignment's maximum and the course files must be
+unchanged.
+"""
+import copy
+import hashlib
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from nbgrader_helpers import ROOT
+from test_trusted_verdict import (
+    MAX_SCORE, POINTS, REFERENCE_ANSWERS, assignment_max_score, autograde, grade_id,
+    graded_perfect, scores, shared_course, submission,
+)
+
+ZERO = {name: 0.0 for name in POINTS}
+STUB_SIGMOID = "def sigmoid(x):\n    raise NotImplementedError()\n"
+
+IPYTHON_HOOKS = STUB_SIGMOID + '''
+import sys
+ip = get_ipython()
+# every later cell becomes `pass`, so no visible or hidden test can fail in the kernel
+ip.input_transformers_cleanup.append(lambda lines: ["pass\\n"])
+ip.input_transformers_post.append(lambda lines: ["pass\\n"])
+def _forget_errors(result):
+    result.error_in_exec = None
+ip.events.register("post_run_cell", _forget_errors)
+ip.events.register("pre_run_cell", lambda info: None)
+ip.showtraceback = lambda *args, **kwargs: None
+sys.excepthook = lambda *args: None
+'''
+
+ALWAYS_EQUAL = '''
+class Anything(float):
+    """Equal to everything, of any length, convertible to anything."""
+    def __new__(cls):
+        return float.__new__(cls, 0.5)
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = float.__hash__
+    def __len__(self):
+        return 4
+    def __getitem__(self, index):
+        return self
+    def __iter__(self):
+        return iter([self] * 4)
+    def __array__(self, dtype=None, copy=None):
+        return np.full(4, 0.5)
+
+def random_sample(X, y, fraction=0.8):
+    return Anything()
+
+def BCELoss(x, y, eps=1e-5):
+    return [Anything()]
+
+def backprop(net, x, y, lr=0.01):
+    net.w, net.b = Anything(), Anything()
+
+class Liar(np.ndarray):
+    """An ndarray subclass that claims to equal anything it is compared with."""
+    def __eq__(self, other):
+        return np.ones(np.shape(other), dtype=bool)
+    def __array_function__(self, func, types, args, kwargs):
+        return True
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.ones(np.shape(inputs[0]), dtype=bool)
+
+def sigmoid(x):
+    return np.zeros(np.shape(x)).view(Liar)
+'''
+
+BUILTINS_PATCH = STUB_SIGMOID + '''
+import builtins
+class _Never(Exception):
+    pass
+_isinstance = builtins.isinstance
+def _lenient_isinstance(obj, cls):
+    """True for any check against numpy types, honest otherwise (the kernel keeps working)."""
+    classes = cls if type(cls) is tuple else (cls,)
+    if any(getattr(c, "__module__", "").startswith("numpy") for c in classes):
+        return True
+    return _isinstance(obj, cls)
+builtins.isinstance = _lenient_isinstance
+builtins.AssertionError = _Never
+'''
+
+NUMPY_PATCH = '''
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.testing.assert_array_equal = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+np.isclose = lambda a, b, *args, **kwargs: np.ones(np.broadcast(a, b).shape, dtype=bool)
+np.array_equal = lambda *args, **kwargs: True
+
+def sigmoid(x):
+    return np.zeros(np.shape(x))
+'''
+
+FAKE_CHECKS = STUB_SIGMOID + '''
+import os, sys, types
+names = ["check_random_sample", "check_sigmoid_values", "check_sigmoid_stability",
+         "check_bce_loss", "check_backprop", "check_final_accuracy"]
+fake = types.ModuleType("autograder.checks")
+for name in names:
+    setattr(fake, name, lambda *args, **kwargs: None)
+package = types.ModuleType("autograder")
+package.__path__ = []
+package.checks = fake
+sys.modules["autograder"] = package
+sys.modules["autograder.checks"] = fake
+os.makedirs("autograder", exist_ok=True)
+open("autograder/__init__.py", "w").close()
+with open("autograder/checks.py", "w") as handle:
+    handle.write("def __getattr__(name):\\n    return lambda *args, **kwargs: None\\n")
+sys.path.insert(0, os.getcwd())
+'''
+
+STEAL = '''
+import glob, json, sqlite3
+
+def _steal():
+    """Solutions from the grader's files: the reference module, the master, the gradebook."""
+    stolen = {{"np": np}}
+    try:
+        import autograder.reference as ref
+        return vars(ref)
+    except ImportError:
+        pass
+    for path in [{root!r} + "/autograder/reference.py"] + glob.glob("/work/*/autograder/reference.py"):
+        try:
+            exec(open(path).read(), stolen)
+            return stolen
+        except OSError:
+            pass
+    for path in [{course!r} + "/source/one_neuron/one_neuron.ipynb",
+                 {root!r} + "/source/one_neuron/one_neuron.ipynb"]:
+        try:
+            notebook = json.load(open(path))
+        except OSError:
+            continue
+        for cell in notebook["cells"]:
+            if cell["metadata"].get("nbgrader", {{}}).get("solution"):
+                exec("".join(cell["source"]), stolen)
+        return stolen
+    try:
+        database = sqlite3.connect("file:" + {course!r} + "/gradebook.db?mode=ro", uri=True)
+        for (source,) in database.execute("SELECT source FROM source_cell"):
+            if "def " in source:
+                exec(source, stolen)
+        return stolen
+    except sqlite3.Error:
+        return stolen
+
+STOLEN = _steal()
+random_sample = STOLEN.get("random_sample")
+sigmoid = STOLEN.get("sigmoid")
+BCELoss = STOLEN.get("BCELoss")
+backprop = STOLEN.get("backprop")
+'''
+
+KILL_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+
+
+def _cell(nb, name):
+    (cell,) = [c for c in nb.cells if grade_id(c) == name]
+    return cell
+
+
+def _set_points(nb):
+    _cell(nb, "test_backprop").metadata.nbgrader["points"] = 1000
+    return nb
+
+
+def _rename_graded_cell(nb):
+    cell = _cell(nb, "test_sigmoid_values")
+    cell.metadata.nbgrader["grade_id"] = "test_sigmoid_values_mine"
+    cell.source = "pass"
+    return nb
+
+
+def _duplicate_graded_cell(nb):
+    cell = _cell(nb, "test_bce_loss")
+    index = nb.cells.index(cell)
+    for offset in (0, 2):
+        twin = copy.deepcopy(cell)
+        twin.source = "pass"
+        nb.cells.insert(index + offset, twin)
+    return nb
+
+
+def _add_graded_cell(nb):
+    bonus = new_code_cell("print('бонус')")
+    bonus.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                  "grade_id": "bonus", "points": 1000, "schema_version": 3}
+    nb.cells.append(bonus)
+    twin = new_code_cell("pass")  # a second cell claiming an existing graded id
+    twin.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": False,
+                                 "grade_id": "net", "points": 1000, "schema_version": 3}
+    nb.cells.insert(1, twin)
+    return nb
+
+
+def _delete_graded_cells(nb):
+    nb.cells = [c for c in nb.cells if grade_id(c) not in POINTS]
+    return nb
+
+
+def _graded_cells_to_markdown(nb):
+    for cell in nb.cells:
+        if grade_id(cell) in POINTS:
+            cell.cell_type = "markdown"
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    return nb
+
+
+def _answer_cell_graded(nb):
+    meta = _cell(nb, "sigmoid").metadata.nbgrader
+    meta.update(grade=True, points=100)
+    return nb
+
+
+def _kill_kernel_at_end(nb):
+    nb.cells.append(new_code_cell(KILL_KERNEL))
+    return nb
+
+
+def _kill_kernel_in_answer(nb):
+    _cell(nb, "random_sample").source += "\n" + KILL_KERNEL
+    return nb
+
+
+def _steal_answers(course):
+    return STEAL.format(root=str(ROOT), course=str(course))
+
+
+# name -> (answers, notebook edit, expected scores)
+SCENARIOS = {
+    "ipython_input_transformers_events_excepthook": ({"sigmoid": IPYTHON_HOOKS}, None, ZERO),
+    "objects_equal_to_everything_and_lying_ndarray": ({"sigmoid": ALWAYS_EQUAL}, None, ZERO),
+    "builtins_isinstance_and_AssertionError": ({"sigmoid": BUILTINS_PATCH}, None, ZERO),
+    "numpy_assert_allclose_allclose_isclose": ({"sigmoid": NUMPY_PATCH}, None, ZERO),
+    "fake_autograder_checks_module_and_package": ({"sigmoid": FAKE_CHECKS}, None, ZERO),
+    "read_solutions_gradebook_import_grader": ("steal", None, ZERO),
+    "points_1000_on_a_test_cell": (REFERENCE_ANSWERS, _set_points, POINTS),
+    "grade_id_of_a_test_cell_changed": ({}, _rename_graded_cell, ZERO),
+    "test_cell_duplicated": ({}, _duplicate_graded_cell, ZERO),
+    "graded_cells_added": ({}, _add_graded_cell, ZERO),
+    "test_cells_deleted": (REFERENCE_ANSWERS, _delete_graded_cells, POINTS),
+    "test_cells_turned_markdown": ({}, _graded_cells_to_markdown, ZERO),
+    "answer_cell_made_graded_100_points": (REFERENCE_ANSWERS, _answer_cell_graded, POINTS),
+    "kernel_killed_after_correct_answers": (REFERENCE_ANSWERS, _kill_kernel_at_end, POINTS),
+    "kernel_killed_in_answer_cell": ({}, _kill_kernel_in_answer, ZERO),
+}
+
+
+def _fingerprint(course):
+    """Hash of the course files a submission must not change (and of the honest one's work)."""
+    digest = hashlib.sha256()
+    course = Path(course)
+    paths = [course / "nbgrader_config.py"] + sorted((course / "source").rglob("*")) + sorted(
+        (course / "release").rglob("*")) + sorted((course / "submitted" / "perfect").rglob("*"))
+    for path in paths:
+        if path.is_file():
+            digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = shared_course(tmp_path_factory)
+    graded_perfect(course)
+    return course
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_tampering_gains_nothing_and_harms_nobody(course, name):
+    answers, edit, expected = SCENARIOS[name]
+    if answers == "steal":
+        answers = {"sigmoid": _steal_answers(course)}
+    before = _fingerprint(course)
+    nb = submission(answers)
+    if edit is not None:
+        nb = edit(nb)
+    got, graded_nb = autograde(course, f"tamper_{name}", nb)
+    assert got == expected
+    assert sum(value or 0.0 for value in got.values()) <= MAX_SCORE
+    # nobody else is harmed: the honest student's grades, the maximum, the course files
+    assert scores(course, "perfect") == POINTS
+    assert assignment_max_score(course) == MAX_SCORE
+    assert _fingerprint(course) == before
+    # the graded cells carry the gradebook's points and exactly one verdict output
+    graded = [c for c in graded_nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert sorted(grade_id(c) for c in graded) == sorted(POINTS)
+    for cell in graded:
+        assert cell.metadata.nbgrader["points"] == POINTS[grade_id(cell)]
+        assert len(cell.outputs) == 1
