@@ -161,6 +161,21 @@ def random_sample(X, y, fraction=0.8):
         in_train[positions[:int(len(positions) * fraction)]] = True
     return X[in_train], X[~in_train], y[in_train], y[~in_train]
 '''),
+    _e("rs_np_append", RS, True, "индексы собираются np.append в цикле (медленно, но в пределах)", '''
+import numpy as np
+
+def random_sample(X, y, fraction=0.8):
+    train = np.array([], dtype=int)
+    test = np.array([], dtype=int)
+    for c in np.unique(y):
+        idx = np.random.permutation(np.flatnonzero(y == c))
+        k = int(fraction * len(idx))
+        for i in idx[:k]:
+            train = np.append(train, i)
+        for i in idx[k:]:
+            test = np.append(test, i)
+    return X[train], X[test], y[train], y[test]
+'''),
     _e("rs_not_stratified", RS, False, "одна перестановка всех точек: не стратифицировано", '''
 import numpy as np
 

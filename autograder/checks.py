@@ -68,8 +68,10 @@ BACKPROP_RTOL, BACKPROP_ATOL = 1e-6, 1e-12
 # not a test assertion: it is the defect of the seed notebook the course
 # teaches away (test indices built with `i not in list`, quadratic time).
 # Measured (CPU time, this machine): reference ~3 ms, a pure-Python loop with
-# a set ~15 ms, `i not in list` over Python ints ~4 s (1.8 s at n = 20000,
-# too close to a limit to be safe on a faster machine), over numpy ints ~25 s.
+# a set ~15 ms, np.append in a loop ~0.2 s, `i not in list` over Python ints
+# ~4 s (1.8 s at n = 20000, too close to a limit to be safe on a faster
+# machine), over numpy ints ~25 s.  A run between 1x and 3x the limit is
+# repeated once and the faster run counts (a load spike is not the student's).
 SPLIT_SCALE_N = 30000
 SPLIT_TIME_LIMIT_S = 1.0
 
@@ -266,6 +268,12 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
     start = time.perf_counter()
     result, _ = _call(random_sample, what, X_arg, y_arg, **kwargs)
     elapsed = time.perf_counter() - start
+    if time_limit is not None and time_limit < elapsed < 3 * time_limit:
+        # Borderline: maybe a load spike of the machine. Take the faster of two runs.
+        X_arg, y_arg = X.copy(), y.copy()
+        start = time.perf_counter()
+        result, _ = _call(random_sample, what, X_arg, y_arg, **kwargs)
+        elapsed = min(elapsed, time.perf_counter() - start)
     if time_limit is not None and elapsed > time_limit:
         raise AssertionError(
             f"{what}: работает {elapsed:.1f} с (допустимо {time_limit} с). Проверка "
