@@ -43,7 +43,7 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 c.TrustedVerdict.call_timeout = 10.0  # seconds per call of a student function
-c.TrustedVerdict.check_timeout = 120.0  # seconds for all calls of one check
+c.TrustedVerdict.check_timeout = 60.0  # seconds for all calls of one check
 c.TrustedVerdict.memory_limit = 1024 * 1024 * 1024  # bytes of address space of the worker
 
 # --- feedback: check messages yes, hidden test source no ---

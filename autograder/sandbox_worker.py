@@ -289,6 +289,7 @@ class Worker:
         self.call_nets = []
         self.call_before = {}
         self.namespace = self.fresh_namespace()
+        _IPYTHON.namespace = self.namespace
 
     def fresh_namespace(self):
         return {"__name__": "__main__", "__builtins__": builtins, "np": np,
@@ -436,7 +437,15 @@ def _seed(seed):
 
 
 class _IPythonStub:
-    """get_ipython() in the worker: magics and shell escapes do nothing."""
+    """get_ipython() in the worker: %%time and %%capture run their body, other
+    magics and shell escapes do nothing."""
+
+    namespace = None
+    BODY_MAGICS = ("time", "capture", "prun")
+
+    def run_cell_magic(self, name, line, cell):
+        if name in self.BODY_MAGICS and self.namespace is not None:
+            exec(compile(cell, "<cell magic>", "exec"), self.namespace)
 
     def __getattr__(self, name):
         return lambda *args, **kwargs: None

@@ -144,7 +144,7 @@ class TrustedVerdict(NbGraderPreprocessor):
     """Grade every graded test cell by running its check outside the kernel."""
 
     call_timeout = Float(10.0, help="Seconds one call of a student function may take").tag(config=True)
-    check_timeout = Float(120.0, help="Seconds all calls of one check may take together").tag(config=True)
+    check_timeout = Float(60.0, help="Seconds all calls of one check may take together").tag(config=True)
     memory_limit = Integer(remote.DEFAULT_MEMORY_BYTES,
                            help="Address-space limit of the worker, bytes").tag(config=True)
     unsafe = Bool(False, help="Grade without the bubblewrap sandbox (also ONE_NEURON_UNSAFE=1)"

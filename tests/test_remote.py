@@ -5,10 +5,11 @@ import json
 import struct
 import warnings
 
+import nbformat
 import numpy as np
 import pytest
 
-from autograder import reference
+from autograder import reference, sandbox
 from autograder import sandbox_worker as wire
 from autograder.remote import (
     ProtocolViolation, StudentError, StudentWorker, UnsupportedResult, WorkerTimeout,
@@ -299,6 +300,31 @@ def test_load_reports_errors_per_cell_and_skips_cells_that_hang():
         assert [item["error"] and item["error"]["type"] for item in report] == [
             None, "ZeroDivisionError", "WorkerTimeout", None]
         assert student.call("g") == 2
+
+
+def test_ipython_syntax_of_answer_cells_is_handled():
+    """Do %%time cells define their functions and do other magics do no harm?"""
+    from autograder.trusted import TrustedVerdict
+
+    nb = {"cells": [{"cell_type": "code", "source": source,
+                     "metadata": {"nbgrader": {"solution": True, "grade_id": name}}}
+                    for name, source in [
+                        ("sigmoid", "%%time\ndef sigmoid(x):\n    return x + 1\n"),
+                        ("backprop", "%matplotlib inline\n!ls\ndef backprop():\n    return 7\n")]]}
+    answers = TrustedVerdict().answer_sources(nbformat.from_dict(nb))
+    with StudentWorker(call_timeout=5, unsafe=True) as student:
+        report = student.load(answers)
+        assert [item["error"] for item in report] == [None, None]
+        assert student.call("sigmoid", (1,)) == 2
+        assert student.call("backprop") == 7
+
+
+def test_grading_refuses_without_sandbox(monkeypatch):
+    """Without bubblewrap, does the worker refuse to start unless unsafe grading is asked for?"""
+    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "no bwrap (test)"))
+    with pytest.raises(sandbox.SandboxUnavailableError):
+        StudentWorker().start()
 
 
 def test_header_size_limit_is_enforced(monkeypatch):
