@@ -84,6 +84,7 @@ _ETC_FILES = (
     "passwd",
     "group",
     "alternatives",
+    "fonts",  # fontconfig (matplotlib runs fc-list; without it: errors on stderr)
 )
 
 Bind = Union[str, os.PathLike, tuple]

@@ -294,6 +294,9 @@ class SandboxedExecute(Execute):
             self.km.lock_runtime_dir()
         return kc
 
+    # nbclient binds the sync wrapper to its own coroutine: rebind to ours.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)

@@ -356,8 +356,9 @@ def test_scratch_tmpfs_is_size_limited():
 def test_sandbox_dies_with_its_parent():
     """Killing bubblewrap (as the kernel manager does) kills everything inside."""
     proc = subprocess.Popen(
-        sandbox.sandboxed_argv([sys.executable, "-c", "import os, time\nprint(os.getpid(), flush=True)\n"
-                                "if os.fork() == 0: time.sleep(600)\ntime.sleep(600)"], limits=SMALL),
+        sandbox.sandboxed_argv([sys.executable, "-c", "import os, time\n"
+                                "if os.fork() == 0: time.sleep(600)\n"
+                                "print(os.getpid(), flush=True)\ntime.sleep(600)"], limits=SMALL),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "2"
     children = _descendants(proc.pid)
@@ -461,3 +462,121 @@ def test_limits_preexec_applies_limits():
         [sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"],
         preexec_fn=sandbox.limits_preexec(SMALL), capture_output=True, text=True, check=False)
     assert int(result.stdout) == SMALL.memory_bytes
+
+
+def test_non_root_mode_uses_a_user_namespace_and_a_relative_process_limit(monkeypatch):
+    """Without root: bwrap --unshare-user, no uid switch, RLIMIT_NPROC on top of the user's tasks.
+
+    Only the command line is checked when the tests run as root: root is exempt
+    from RLIMIT_NPROC even inside a user namespace, so running it would fork freely.
+    """
+    monkeypatch.setattr(sandbox, "_running_as_root", lambda: False)
+    argv = sandbox.sandboxed_argv([sys.executable, "-c", textwrap.dedent(FORK_COUNTER.format(after=""))],
+                                  limits=SMALL)
+    assert "--unshare-user" in argv and "setpriv" not in argv
+    nproc = int(next(a for a in argv if a.startswith("--nproc=")).split("=")[1])
+    assert nproc >= SMALL.nproc + 1  # the user's current tasks (at least this one) + the budget
+    if os.geteuid() == 0:
+        return
+    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.stdout.split()[0] == "limited", result.stdout + result.stderr
+
+
+# -- the notebook kernel (autograder.sandboxed_kernel) --------------------------
+
+def _notebook(*sources):
+    from nbformat.v4 import new_code_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _texts(cell):
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+
+
+@pytest.fixture
+def student_dir(tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "data.txt").write_text("student data")
+    (folder / "one_neuron.ipynb").write_text("{}")  # the autograded copy holds the hidden tests
+    (folder / "sub").mkdir()
+    (folder / "sub" / "more.txt").write_text("more")
+    (folder / "link").symlink_to("/etc/hostname")
+    return folder
+
+
+def test_student_file_binds_skip_notebooks_and_symlinks(student_dir):
+    from autograder.sandboxed_kernel import student_file_binds
+    binds = student_file_binds(str(student_dir))
+    assert [dest for _, dest in binds] == [f"{sandbox.SANDBOX_WORKDIR}/data.txt",
+                                           f"{sandbox.SANDBOX_WORKDIR}/sub"]
+
+
+def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
+    from autograder.sandboxed_kernel import SandboxedExecute
+    nb = _notebook(
+        """
+        import os
+        print(os.getuid() >= %d, os.getcwd(), sorted(os.listdir(".")), "JPY_PARENT_PID" in os.environ)
+        """ % sandbox.SANDBOX_UID_BASE,
+        """
+        print(open("data.txt").read())
+        try:
+            open("data.txt", "w").write("changed")
+        except OSError as exc:
+            print("denied", type(exc).__name__)
+        """,
+        """
+        import os
+        from ipykernel import get_connection_file
+        try:
+            open(os.path.join(os.path.dirname(get_connection_file()), "planted"), "w").write("x")
+            print("PLANTED")
+        except OSError as exc:
+            print("runtime dir locked", type(exc).__name__)
+        """,
+        "import os; os.write(2, b'FD2-MARKER\\n'); os.write(1, b'FD1-MARKER\\n')",
+    )
+    SandboxedExecute(timeout=30).preprocess(nb, {"metadata": {"path": str(student_dir)}})
+    outs = [_texts(cell) for cell in nb.cells]
+    if os.geteuid() == 0:
+        assert outs[0].split()[0] == "True"
+    assert outs[0].split()[1:] == [sandbox.SANDBOX_WORKDIR, "['data.txt',", "'sub']", "False"]
+    assert outs[1].split() == ["student", "data", "denied", "PermissionError"] or \
+        outs[1].split()[:3] == ["student", "data", "denied"], outs[1]
+    assert (student_dir / "data.txt").read_text() == "student data"
+    if os.geteuid() == 0:
+        assert outs[2].startswith("runtime dir locked"), outs[2]
+    captured = capfd.readouterr()
+    assert "MARKER" not in captured.out + captured.err  # nothing reaches the grader's terminal
+
+
+def test_kernel_output_is_capped_while_it_arrives():
+    from autograder.sandboxed_kernel import SandboxedExecute
+    nb = _notebook("print('x' * 3000, end='')", "print('small')")
+    SandboxedExecute(timeout=30, max_output_bytes=1000).preprocess(nb, {})
+    flood, small = (_texts(cell) for cell in nb.cells)
+    assert flood.startswith("x" * 1000 + "\n[... вывод обрезан")
+    assert flood.count("x") == 1000
+    assert small == "small\n"
+
+
+def test_kernel_in_unsafe_mode_runs_with_limits_only(monkeypatch, capsys):
+    from autograder.sandboxed_kernel import SandboxedExecute
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
+    nb = _notebook("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])")
+    executor = SandboxedExecute(timeout=30, unsafe=True, kernel_memory_bytes=3 * sandbox.GiB)
+    executor.preprocess(nb, {})
+    assert _texts(nb.cells[0]).strip() == str(3 * sandbox.GiB)
+    assert "UNSAFE GRADING" in capsys.readouterr().err
+
+
+def test_kernel_refuses_without_sandbox(monkeypatch):
+    from autograder.sandboxed_kernel import SandboxedExecute
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
+    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    with pytest.raises(sandbox.SandboxUnavailableError, match="test: no bwrap"):
+        SandboxedExecute(timeout=30).preprocess(_notebook("1"), {})
