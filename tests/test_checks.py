@@ -461,3 +461,28 @@ def test_stable_alternatives_agree_with_reference_sigmoid(x):
     expected = reference.sigmoid(x)
     for alt in (0.5 * (1 + np.tanh(0.5 * x)), np.exp(-np.logaddexp(0, -x))):
         assert np.allclose(alt, expected, rtol=checks.SIGMOID_RTOL, atol=checks.SIGMOID_ATOL)
+
+
+# ------------------------------------------------------------ net protocol
+def test_check_net_protocol():
+    """CheckNet is a reference.Net; activation "reference" or a callable decides the forward."""
+    x = np.linspace(-3, 3, 7)
+    net = checks.CheckNet(0.5, -0.25)
+    assert isinstance(net, reference.Net) and net.activation == "reference"
+    assert np.array_equal(net(x), reference.sigmoid(0.5 * x - 0.25))
+    seen = []
+    student = checks.CheckNet(0.5, -0.25, lambda v: seen.append(v) or np.zeros_like(v))
+    assert np.array_equal(student(x), np.zeros_like(x))
+    assert np.array_equal(seen[0], 0.5 * x - 0.25)
+
+
+def test_exception_with_broken_str_is_still_reported():
+    class Nasty(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    def broken(x):
+        raise Nasty()
+
+    with pytest.raises(AssertionError, match="упала с ошибкой Nasty"):
+        checks.check_sigmoid_values(broken)
