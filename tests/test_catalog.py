@@ -154,3 +154,28 @@ def test_perfect_answers_pass_every_check(release_nb):
         exec(compile(source, "<answer>", "exec"), namespace)
     for check, names in checks.CHECKS.values():
         check(*[namespace[name] for name in names])
+
+
+# ------------------------------------------------------------------ properties
+CORRECT_SPLITS = [e for e in catalog.entries("random_sample", correct=True)]
+
+
+@pytest.mark.parametrize("entry", CORRECT_SPLITS, ids=[e.name for e in CORRECT_SPLITS])
+def test_correct_splits_hold_on_arbitrary_data(entry):
+    """Every correct split of the catalog satisfies the check's invariants on random data."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    split = implementations(entry)["random_sample"]
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(sizes=st.lists(st.integers(1, 25), min_size=1, max_size=4),
+           fraction=st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.8, 0.95]),
+           seed=st.integers(0, 2**31 - 1))
+    def holds(sizes, fraction, seed):
+        X, y = checks._split_case(np.random.default_rng(seed), sizes,
+                                  list(range(len(sizes))), None, True, int)
+        np.random.seed(seed)
+        checks._check_one_split(split, X, y, fraction, "hypothesis")
+
+    holds()
