@@ -156,6 +156,16 @@ def test_victim_and_baseline_are_graded(graded):
     assert sum(scores(course, "baseline").values()) == 0
 
 
+def test_reference_notebook_runs_cleanly_in_the_sandbox(graded):
+    """No error and no stderr in any cell of the victim's notebook: the sandbox breaks nothing honest."""
+    nb_path = graded["course"] / "autograded" / "victim" / ASSIGNMENT / NOTEBOOK
+    nb = nbformat.read(str(nb_path), as_version=4)
+    problems = [(cell.metadata.get("nbgrader", {}).get("grade_id"), out.get("ename") or out.get("text"))
+                for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                if out.output_type == "error" or out.get("name") == "stderr"]
+    assert problems == []
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_gains_nothing(graded, attack):
     """nbgrader finishes the attacker's submission, which scores what the untouched release scores."""
