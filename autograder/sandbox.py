@@ -89,6 +89,12 @@ _ETC_FILES = (
 
 Bind = Union[str, os.PathLike, tuple]
 
+#: This package.  Installed editable it lives in the course directory, which is
+#: not bound; installed into the virtualenv (``pip install .``) it would be
+#: visible through the venv bind, so ``sandboxed_argv`` hides it under an empty
+#: tmpfs (it holds the reference solution and the checks).
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+
 
 class SandboxUnavailableError(RuntimeError):
     """bubblewrap cannot run here, and unsafe grading was not requested."""
@@ -247,6 +253,27 @@ def _normalize_binds(binds: Iterable[Bind]) -> list[tuple[str, str]]:
     return result
 
 
+def _hidden_dirs(binds: Sequence[tuple[str, str]]) -> list[str]:
+    """Sandbox paths of this package (and its metadata) that the binds would expose."""
+    package = PACKAGE_DIR
+    site = os.path.dirname(package)
+    try:
+        metadata = [name for name in sorted(os.listdir(site))
+                    if name.startswith("one_neuron_autograder")
+                    and name.endswith((".dist-info", ".egg-info"))
+                    and os.path.isdir(os.path.join(site, name))]
+    except OSError:
+        metadata = []
+    hidden = []
+    for src, dest in binds:
+        for path in [package] + [os.path.join(site, name) for name in metadata]:
+            if path == src or path.startswith(src.rstrip("/") + "/"):
+                inside = os.path.normpath(os.path.join(dest, os.path.relpath(path, src)))
+                if inside not in hidden:
+                    hidden.append(inside)
+    return hidden
+
+
 class _Dirs:
     """Emits ``--dir`` for missing parents with mode 0755 (bubblewrap's default is 0700)."""
 
@@ -375,6 +402,8 @@ def sandboxed_argv(
     rw = list(rw_binds) + ([scratch_dir] if scratch_dir is not None else [])
     for src, dest in _normalize_binds(rw):
         args += dirs.parents(dest) + ["--bind", src, dest]
+    for hidden in _hidden_dirs(_normalize_binds(ro) + _normalize_binds(ro_binds) + _normalize_binds(rw)):
+        args += ["--perms", "0755", "--size", "4096", "--tmpfs", hidden]
 
     args += ["--chdir", cwd or SANDBOX_WORKDIR, "--clearenv"]
     for key, value in sandbox_env(env).items():

@@ -580,3 +580,26 @@ def test_kernel_refuses_without_sandbox(monkeypatch):
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
     with pytest.raises(sandbox.SandboxUnavailableError, match="test: no bwrap"):
         SandboxedExecute(timeout=30).preprocess(_notebook("1"), {})
+
+
+def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
+    """If autograder were pip-installed into the venv (bound read-only), it must still be invisible."""
+    site = tmp_path / "site-packages"
+    package = site / "autograder"
+    package.mkdir(parents=True)
+    (package / "reference.py").write_text("SOLUTION = 42\n")
+    (site / "one_neuron_autograder-0.1.0.dist-info").mkdir()
+    (site / "other.py").write_text("VISIBLE = 1\n")
+    tmp_path.chmod(0o755)
+    for path in (site, package, site / "one_neuron_autograder-0.1.0.dist-info"):
+        path.chmod(0o755)
+    monkeypatch.setattr(sandbox, "PACKAGE_DIR", str(package))
+    result = run_sandboxed(f"""
+        import os
+        print(sorted(os.listdir({str(package)!r})), sorted(os.listdir({str(site)!r})))
+    """, ro_binds=[site])
+    assert result.stdout.strip() == (
+        "[] ['autograder', 'one_neuron_autograder-0.1.0.dist-info', 'other.py']"), result.stderr
+    dist_info = run_sandboxed(f"import os; print(os.listdir({str(site / 'one_neuron_autograder-0.1.0.dist-info')!r}))",
+                              ro_binds=[site])
+    assert dist_info.stdout.strip() == "[]"
