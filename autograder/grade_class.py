@@ -136,6 +136,20 @@ def make_app(course_dir: Path, log_level: str = "WARN"):
     return app
 
 
+def check_sandbox(app, unsafe: bool) -> None:
+    """Refuse to start (rather than fail every notebook) when the course's
+    pipeline runs kernels in the sandbox and bubblewrap cannot run here."""
+    config = app.config.Autograde
+    preprocessors = config.autograde_preprocessors if "autograde_preprocessors" in config else []
+    if "SandboxedExecute" not in {getattr(p, "__name__", str(p)) for p in preprocessors}:
+        return
+    from autograder import sandbox
+    try:
+        sandbox.require_sandbox(True if unsafe else None)
+    except sandbox.SandboxUnavailableError as exc:
+        raise GradeClassError(str(exc)) from exc
+
+
 def sqlite_path(db_url: str) -> Path:
     prefix = "sqlite:///"
     if not db_url.startswith(prefix):
@@ -704,6 +718,7 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
 
     app = make_app(course_dir)
     app.coursedir.assignment_id = assignment
+    check_sandbox(app, unsafe)
     main_db = sqlite_path(app.coursedir.db_url)
     if not main_db.is_absolute():
         main_db = course_dir / main_db

@@ -233,7 +233,7 @@ def test_every_status_then_idempotent_rerun(mixed_class):
     """One run gives every status; a second run changes nothing."""
     course = mixed_class
     before = tree_digest(course / "submitted")
-    code, results = run(course, roster=course / "roster.csv", duedate=DUE, timeout=10)
+    code, results = run(course, roster=course / "roster.csv", duedate=DUE, timeout=20)
     res = by_id(results)
     assert {s: r.status for s, r in res.items()} == EXPECTED_STATUS
     assert code == gc.EXIT_ATTENTION
@@ -257,7 +257,7 @@ def test_every_status_then_idempotent_rerun(mixed_class):
     assert set(scores) == {"good", "partial", "late"}
 
     csv_before = (course / "grades.csv").read_text()
-    code2, results2 = run(course, roster=course / "roster.csv", duedate=DUE, timeout=10)
+    code2, results2 = run(course, roster=course / "roster.csv", duedate=DUE, timeout=20)
     assert code2 == code
     assert {r.student_id: (r.status, r.score) for r in results2} == \
         {r.student_id: (r.status, r.score) for r in results}
