@@ -422,7 +422,8 @@ def check_random_sample(random_sample):
     if trains[0] == trains[1] == trains[2]:
         raise AssertionError(
             "random_sample: три вызова на одних и тех же данных дали одинаковый train. "
-            "Разбиение должно быть случайным (np.random.permutation / np.random.choice).")
+            "Разбиение должно быть случайным (np.random.permutation / np.random.choice) "
+            "и без фиксированного seed внутри функции.")
     if all(t == firsts for t in trains):
         raise AssertionError(
             "random_sample: в train всегда попадают первые элементы каждого класса. "
@@ -441,11 +442,11 @@ def check_random_sample(random_sample):
 def _sigmoid_candidates(x):
     with np.errstate(all="ignore"):
         return [
-            ("знак в экспоненте: 1 / (1 + exp(x)) вместо 1 / (1 + exp(-x))", reference.sigmoid(-x)),
+            ("знак в экспоненте: 1 / (1 + exp(x)) = 1 - sigmoid(x) вместо 1 / (1 + exp(-x))",
+             reference.sigmoid(-x)),
             ("лишний множитель: 1 / (1 + exp(-2x))", reference.sigmoid(2 * x)),
             ("лишний множитель: 1 / (1 + exp(-x/2))", reference.sigmoid(x / 2)),
             ("это tanh(x), а не сигмоида", np.tanh(x)),
-            ("exp(-x) / (1 + exp(-x)) = 1 - sigmoid(x)", 1 - reference.sigmoid(x)),
             ("1 / (1 - exp(-x)): знак в знаменателе", 1 / (1 - np.exp(-x))),
             ("вместо сигмоиды вычислена exp(x)", np.exp(x)),
             ("результат округлён до целых (empty_like от int-массива?)",
