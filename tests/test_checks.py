@@ -486,3 +486,62 @@ def test_exception_with_broken_str_is_still_reported():
 
     with pytest.raises(AssertionError, match="упала с ошибкой Nasty"):
         checks.check_sigmoid_values(broken)
+
+
+# ------------------------------------------------------------ odd returns
+ODD_VALUES = [
+    None, "0.5", b"x", {"a": 1}, [0.5], (0.5,), [[0.5]], np.array(["a", "b"]),
+    np.array([None, 1], dtype=object), np.array([np.nan]), np.array(np.nan), float("nan"),
+    float("inf"), 10**30, 1j, np.complex128(1j), np.datetime64("2020-01-01"),
+    np.array([1, 2], dtype="datetime64[D]"), True, np.bool_(True), np.float32(0.5),
+    np.zeros((0,)), np.zeros((2, 0)), np.ma.masked_array([0.5, 0.5], mask=[1, 0]),
+    range(4), (np.zeros(2),) * 4, (np.zeros(2),) * 3, (None,) * 4,
+    ("a",) * 4, [np.array(1.0)] * 4, (np.array(["a"]),) * 4, (np.zeros((2, 2, 2)),) * 4,
+]
+
+
+def _verdicts_on_odd_values(make_impls, grade_id):
+    """{repr(value): problem} for odd values that pass or crash the check."""
+    check, names = checks.CHECKS[grade_id]
+    problems = {}
+    for value in ODD_VALUES:
+        impls = make_impls(value)
+        try:
+            check(*[impls[name] for name in names])
+            problems[repr(value)[:40]] = "passed"
+        except AssertionError:
+            pass
+        except Exception as error:  # a crash of the check itself is a defect
+            problems[repr(value)[:40]] = f"{type(error).__name__}: {error}"
+    return problems
+
+
+@pytest.mark.parametrize("grade_id", ["test_random_sample", "test_sigmoid_values",
+                                      "test_sigmoid_stability", "test_bce_loss"])
+def test_odd_return_values_fail_cleanly(grade_id):
+    """Whatever the function returns, the check ends in an AssertionError, never a crash."""
+    function = checks.CHECKS[grade_id][1][0]
+
+    def make(value):
+        return {**REFERENCE, function: lambda *args, **kwargs: value}
+
+    assert _verdicts_on_odd_values(make, grade_id) == {}
+
+
+@pytest.mark.parametrize("grade_id", ["test_backprop", "test_final_accuracy"])
+def test_odd_parameters_fail_cleanly(grade_id):
+    """Whatever backprop stores in net.w and net.b, the check fails cleanly."""
+    def make(value):
+        def backprop(net, x, y, lr=0.01):
+            net.w = value
+            net.b = value
+        return {**REFERENCE, "backprop": backprop}
+
+    assert _verdicts_on_odd_values(make, grade_id) == {}
+
+
+def test_odd_sigmoid_in_training_fails_cleanly():
+    def make(value):
+        return {**REFERENCE, "sigmoid": lambda x: value}
+
+    assert _verdicts_on_odd_values(make, "test_final_accuracy") == {}
