@@ -19,7 +19,8 @@ from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment, nbgra
 # A representative sample: every function, correct and wrong, each kind of cell lost.
 SAMPLE = [
     "sig_tanh",             # correct variant: full marks
-    "bp_average",           # correct variant whose backprop returns the net
+    "bp_average",           # correct variant whose backprop returns the net (`return net`):
+                            # needs the worker to accept a returned Net argument
     "rs_not_stratified",    # random_sample cell only
     "sig_naive",            # stability cell only (0.5)
     "sig_math_exp",         # both sigmoid cells and the final accuracy
