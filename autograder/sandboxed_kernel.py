@@ -44,7 +44,9 @@ What ``SandboxedExecute`` adds to ``Execute``:
 * refuses to run when the sandbox is unavailable, unless unsafe grading was
   asked for (``autograder.sandbox.require_sandbox``);
 * caps the outputs kept per cell (``max_output_bytes``) while they arrive, so a
-  flood cannot fill the grader's memory before ``LimitOutput`` runs;
+  flood cannot fill the grader's memory before ``LimitOutput`` runs, and
+  refuses any single kernel message over ``max_message_bytes`` (ZeroMQ
+  ``MAXMSGSIZE`` on the grader's sockets);
 * if the kernel dies or stops answering (e.g. ``os.kill(os.getpid(), 9)``, or
   an endless loop that ignores the interrupt), it kills the kernel, records an
   error in that cell and in every later code cell, and lets nbgrader go on
@@ -61,7 +63,10 @@ import sys
 import tempfile
 from typing import Any
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.connect import channel_socket_types as _channel_socket_types
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
@@ -113,6 +118,31 @@ def student_file_binds(directory: str | None) -> list[tuple[str, str]]:
     return binds
 
 
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse messages over ``max_message_bytes``.
+
+    ZeroMQ drops such a message and the connection (then reconnects), so one
+    huge output never sits in the grader's memory; the cell then times out and
+    ``SandboxedExecute`` reports the kernel as lost.
+    """
+
+    max_message_bytes = Integer(32 * 1024 * 1024)
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
+        # jupyter_client's version, with MAXMSGSIZE set before connecting.
+        sock = self.context.socket(_channel_socket_types[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        if identity:
+            sock.identity = identity
+        if getattr(self, "curve_publickey", None) is not None:
+            sock.curve_secretkey = self.curve_secretkey
+            sock.curve_publickey = self.curve_publickey
+            sock.curve_serverkey = self.curve_publickey
+        sock.connect(self._make_url(channel))
+        return sock
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` whose kernel runs in the bubblewrap sandbox.
 
@@ -130,6 +160,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._log_file = None
         self._ready = False
         self.cache_ports = False
+        self.client_factory = BoundedKernelClient
+        self.max_message_bytes = BoundedKernelClient.max_message_bytes.default_value
         self.transport = "ipc"
         self.ip = os.path.join(self._runtime_dir, "ipc")
         self.connection_file = os.path.join(self._runtime_dir, "kernel.json")
@@ -144,6 +176,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     @property
     def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
         return self._sandbox_spec
+
+    def client(self, **kwargs: Any) -> BoundedKernelClient:
+        kc = super().client(**kwargs)
+        kc.max_message_bytes = self.max_message_bytes
+        return kc
 
     @property
     def runtime_dir(self) -> str:
@@ -252,6 +289,11 @@ class SandboxedExecute(Execute):
         help="Outputs kept per cell while executing; the rest is dropped with a note.",
     ).tag(config=True)
 
+    max_message_bytes = Integer(
+        32 * 1024 * 1024,
+        help="Largest message accepted from the kernel (a bigger one loses the kernel).",
+    ).tag(config=True)
+
     kernel_memory_bytes = Integer(KERNEL_LIMITS.memory_bytes, help="RLIMIT_AS of the kernel").tag(config=True)
     kernel_nproc = Integer(KERNEL_LIMITS.nproc, help="RLIMIT_NPROC (tasks) of the kernel").tag(config=True)
     kernel_cpu_seconds = Integer(KERNEL_LIMITS.cpu_seconds, help="RLIMIT_CPU of the kernel").tag(config=True)
@@ -286,6 +328,7 @@ class SandboxedExecute(Execute):
         if isinstance(km, SandboxedKernelManager):
             km.sandboxed = self._sandboxed
             km.limits = self.kernel_limits()
+            km.max_message_bytes = self.max_message_bytes
         return km
 
     async def async_start_new_kernel_client(self):

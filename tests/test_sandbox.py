@@ -603,3 +603,16 @@ def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
     dist_info = run_sandboxed(f"import os; print(os.listdir({str(site / 'one_neuron_autograder-0.1.0.dist-info')!r}))",
                               ro_binds=[site])
     assert dist_info.stdout.strip() == "[]"
+
+
+def test_huge_kernel_message_is_refused():
+    """One 50 MB output never reaches the notebook; the grader goes on with the next cells."""
+    from autograder.sandboxed_kernel import SandboxedExecute
+    nb = _notebook("print('x' * 50_000_000)", "print('small')")
+    executor = SandboxedExecute(timeout=5, iopub_timeout=2, max_message_bytes=1024 * 1024,
+                                max_output_bytes=10**9)  # only the message size limit protects here
+    executor.preprocess(nb, {})
+    sizes = [len(_texts(cell)) for cell in nb.cells]
+    assert max(sizes) < 1024 * 1024
+    second = nb.cells[1]
+    assert _texts(second) == "small\n" or [o.get("ename") for o in second.outputs] == ["KernelLost"]
