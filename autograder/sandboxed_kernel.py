@@ -155,7 +155,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.limits = KERNEL_LIMITS
         self.uid = sandbox.allocate_uid()
-        self._runtime_dir = os.path.realpath(tempfile.mkdtemp(prefix="one-neuron-kernel-"))
+        # Unix socket paths are limited to 107 bytes: fall back to /tmp for a long TMPDIR.
+        base = tempfile.gettempdir()
+        if len(os.path.realpath(base)) > 60:
+            base = "/tmp"
+        self._runtime_dir = os.path.realpath(tempfile.mkdtemp(prefix="one-neuron-kernel-", dir=base))
         self._student_dir: str | None = None
         self._log_file = None
         self._ready = False
