@@ -8,8 +8,12 @@ calls; ``RemoteFunction`` is a callable proxy that the checks of
 What the proxy reproduces of an in-kernel call:
 
 * arguments and results travel as data only (see the wire format in
-  ``sandbox_worker``); a result the format cannot carry raises
-  ``UnsupportedResult``;
+  ``sandbox_worker``); a result that is one of the call's array or net
+  arguments comes back as the caller's own object (``result is x`` holds as
+  in-kernel); a value the format cannot carry comes back as an ``Opaque``
+  placeholder whose type has the original type's name and no behaviour (it
+  equals nothing but itself), so a check reports the wrong type as it would
+  in-kernel;
 * numpy arrays the student mutates are copied back into the caller's arrays
   (read-only arrays stay read-only in the worker); a ``reference.Net`` argument
   gets its ``w`` and ``b`` updated;
@@ -32,7 +36,6 @@ import contextlib
 import inspect
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -64,8 +67,26 @@ class ProtocolViolation(WorkerFailure):
     """The worker sent something that is not a valid response."""
 
 
-class UnsupportedResult(TypeError):
-    """The student's function returned a value the wire format cannot carry."""
+class Opaque:
+    """Stand-in for a value of the student's that the wire format cannot carry."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object of the student's code>"
+
+
+_OPAQUE_CLASSES: dict[str, type] = {}
+
+
+def opaque(type_name: str) -> Opaque:
+    """An Opaque instance whose class is named like the student's type."""
+    cls = _OPAQUE_CLASSES.get(type_name)
+    if cls is None:
+        cls = type(type_name, (Opaque,), {"__slots__": (), "__module__": "student"})
+        if len(_OPAQUE_CLASSES) < 1000:
+            _OPAQUE_CLASSES[type_name] = cls
+    return cls()
 
 
 class _CellFailed(Exception):
@@ -415,11 +436,7 @@ class StudentWorker:
             warnings.warn(message, _WARNING_CATEGORIES.get(category, RuntimeWarning), stacklevel=3)
         if error is not None:
             raise student_error(error["type"], error["message"])
-        if _contains_unsupported(result, decoded=True):
-            raise UnsupportedResult(
-                f"функция {name} вернула значение неподдерживаемого типа"
-                f" ({_unsupported_names(result)}); ожидались числа или массивы numpy")
-        return result
+        return _replace_unsupported(result)
 
     def _check_call_response(self, response: dict, args: tuple, kwargs: dict):
         expected = {"ok", "result", "error", "warnings", "args_after", "kwargs_after"}
@@ -432,7 +449,17 @@ class StudentWorker:
         if type(caught) is not list or len(caught) > wire.MAX_WARNINGS \
                 or not all(_is_warning_pair(item) for item in caught):
             raise ProtocolViolation("bad warnings")
-        result = wire.decode(response["result"])
+
+        def argument(kind, key):
+            if kind == "a" and 0 <= key < len(args) and isinstance(
+                    args[key], (np.ndarray, reference.Net)):
+                return args[key]
+            if kind == "k" and key in kwargs and isinstance(
+                    kwargs[key], (np.ndarray, reference.Net)):
+                return kwargs[key]
+            raise ProtocolViolation("bad argument reference")
+
+        result = wire.decode(response["result"], argument=argument)
         args_after = response["args_after"]
         kwargs_after = response["kwargs_after"]
         if type(args_after) is not list or len(args_after) != len(args) \
@@ -496,17 +523,17 @@ def _contains_unsupported(value, decoded: bool = False) -> bool:
     return False
 
 
-def _unsupported_names(value) -> str:
+def _replace_unsupported(value):
+    """value with every unsupported marker replaced by an Opaque placeholder."""
     if isinstance(value, wire.Unsupported):
-        return value.name
+        return opaque(value.name)
     if type(value) in (tuple, list):
-        return ", ".join(_unsupported_names(item) for item in value
-                         if _contains_unsupported(item, True))
+        items = [_replace_unsupported(item) for item in value]
+        return tuple(items) if type(value) is tuple else items
     if type(value) is dict:
-        return ", ".join(_unsupported_names(item) for item in value.values()
-                         if _contains_unsupported(item, True))
-    return ""
+        return {key: _replace_unsupported(item) for key, item in value.items()}
+    return value
 
 
 __all__ = ["StudentWorker", "RemoteFunction", "StudentError", "WorkerFailure",
-           "WorkerTimeout", "ProtocolViolation", "UnsupportedResult", "student_error"]
+           "WorkerTimeout", "ProtocolViolation", "Opaque", "student_error"]

@@ -16,6 +16,8 @@ int, float with NaN/inf, str) or single-key objects:
     {"__tuple__": [...]}, {"__list__": [...]}            sequences
     {"__dict__": [[str, value], ...]}                      dict with str keys
     {"__net__": {"w": v, "b": v, "activation": "student"|"reference"}}
+    {"__argref__": ["a", index] | ["k", name]}             a result that IS an argument
+                                                           (array or net) of the call
     {"__unsupported__": "<type name>"}                     anything else
 
 ``.npy`` data is written with ``allow_pickle=False`` and read by a strict
@@ -46,7 +48,7 @@ MAX_TEXT = 2000
 MAX_WARNINGS = 50
 MAX_NDIM = 32
 TAGS = ("__ndarray__", "__npscalar__", "__tuple__", "__list__", "__dict__",
-        "__net__", "__unsupported__")
+        "__net__", "__argref__", "__unsupported__")
 ACTIVATIONS = ("student", "reference")
 
 
@@ -110,13 +112,16 @@ def decode_array(text):
     return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
 
 
-def encode(value, depth=0, net_hook=None):
+def encode(value, depth=0, net_hook=None, refs=None):
     """JSON-able form of value; types outside the format become a marker.
 
     net_hook(value) may return an encoded net (grader side) or None.
+    refs maps id() of the call's array and net arguments to their __argref__.
     """
     if depth > MAX_DEPTH:
         return {"__unsupported__": "nesting too deep"}
+    if refs and id(value) in refs:
+        return refs[id(value)]
     kind = type(value)
     if value is None or kind is bool or kind is str or kind is float:
         return value
@@ -136,12 +141,12 @@ def encode(value, depth=0, net_hook=None):
             return {"__unsupported__": type_name(value)}
         return {"__npscalar__": encode_array(scalar)}
     if kind is tuple or kind is list:
-        items = [encode(item, depth + 1, net_hook) for item in value]
+        items = [encode(item, depth + 1, net_hook, refs) for item in value]
         return {"__tuple__" if kind is tuple else "__list__": items}
     if kind is dict:
         if not all(type(key) is str for key in value):
             return {"__unsupported__": "dict with non-str keys"}
-        return {"__dict__": [[key, encode(item, depth + 1, net_hook)]
+        return {"__dict__": [[key, encode(item, depth + 1, net_hook, refs)]
                              for key, item in value.items()]}
     if net_hook is not None:
         net = net_hook(value)
@@ -167,9 +172,10 @@ class Unsupported:
         return "<unsupported %s>" % self.name
 
 
-def decode(obj, depth=0, net_factory=None):
-    """Strict inverse of encode. net_factory(w, b, activation) builds nets;
-    without it a net is a protocol error."""
+def decode(obj, depth=0, net_factory=None, argument=None):
+    """Strict inverse of encode. net_factory(w, b, activation) builds nets and
+    argument(kind, key) resolves an __argref__; without them these are
+    protocol errors."""
     if depth > MAX_DEPTH:
         raise ProtocolError("nesting too deep")
     kind = type(obj)
@@ -193,7 +199,7 @@ def decode(obj, depth=0, net_factory=None):
     if tag in ("__tuple__", "__list__"):
         if type(body) is not list:
             raise ProtocolError("bad sequence")
-        items = [decode(item, depth + 1, net_factory) for item in body]
+        items = [decode(item, depth + 1, net_factory, argument) for item in body]
         return tuple(items) if tag == "__tuple__" else items
     if tag == "__dict__":
         if type(body) is not list:
@@ -202,7 +208,7 @@ def decode(obj, depth=0, net_factory=None):
         for pair in body:
             if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
                 raise ProtocolError("bad dict item")
-            result[pair[0]] = decode(pair[1], depth + 1, net_factory)
+            result[pair[0]] = decode(pair[1], depth + 1, net_factory, argument)
         return result
     if tag == "__net__":
         if (net_factory is None or type(body) is not dict
@@ -211,6 +217,12 @@ def decode(obj, depth=0, net_factory=None):
             raise ProtocolError("bad net")
         return net_factory(decode(body["w"], depth + 1), decode(body["b"], depth + 1),
                            body["activation"])
+    if tag == "__argref__":
+        if (argument is None or type(body) is not list or len(body) != 2
+                or not ((body[0] == "a" and type(body[1]) is int)
+                        or (body[0] == "k" and type(body[1]) is str))):
+            raise ProtocolError("bad argument reference")
+        return argument(body[0], body[1])
     if tag == "__unsupported__":
         if type(body) is not str or len(body) > 300:
             raise ProtocolError("bad marker")
@@ -369,7 +381,12 @@ class Worker:
                 with np.errstate(**{k: v for k, v in errstate.items()
                                     if k in ("divide", "over", "under", "invalid")}):
                     result = function(*args, **kwargs)
-                response["result"] = encode(result)
+                refs = {}
+                for key, value in list(enumerate(args)) + list(kwargs.items()):
+                    if isinstance(value, np.ndarray) or any(value is n for n in self.call_nets):
+                        refs.setdefault(id(value), {"__argref__": [
+                            "a" if type(key) is int else "k", key]})
+                response["result"] = encode(result, refs=refs)
             except BaseException as exc:  # the student's code may raise anything
                 response["error"] = _describe(exc)
             response["warnings"] = [_warning(w) for w in caught[:MAX_WARNINGS]]

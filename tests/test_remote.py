@@ -12,7 +12,7 @@ import pytest
 from autograder import reference, sandbox
 from autograder import sandbox_worker as wire
 from autograder.remote import (
-    ProtocolViolation, StudentError, StudentWorker, UnsupportedResult, WorkerTimeout,
+    Opaque, ProtocolViolation, StudentError, StudentWorker, WorkerTimeout,
 )
 
 CELLS = {
@@ -41,6 +41,12 @@ CELLS = {
         "def hog():\n    return np.ones(2 ** 31).sum()\n"
         "def returns_object():\n    return object()\n"
         "def returns_object_array():\n    return np.array([1, None], dtype=object)\n"
+        "class Anything:\n    def __eq__(self, other):\n        return True\n"
+        "def returns_anything():\n    return Anything()\n"
+        "def add_one_and_return(a):\n    a += 1\n    return a\n"
+        "def backprop_returning_net(net, x, y, lr=0.01):\n"
+        "    net.w = net.w - lr * np.mean((net(x) - y) * x)\n"
+        "    return net, net.w\n"
         "def draw():\n    import random\n    return np.random.rand(3), random.random()\n"
         "def reference_visible():\n"
         "    return Net.forward.__closure__[0].cell_contents.reference_activation is not None\n"
@@ -271,11 +277,26 @@ def test_prints_of_student_code_do_not_break_the_protocol(worker):
     assert worker.call("noisy", (21,)) == 42
 
 
-@pytest.mark.parametrize("function", ["returns_object", "returns_object_array"])
-def test_unsupported_results_raise(worker, function):
-    """Is a result that is not data refused instead of handed to the check?"""
-    with pytest.raises(UnsupportedResult, match="неподдерживаемого типа"):
-        worker.call(function)
+@pytest.mark.parametrize("function, type_name", [
+    ("returns_object", "object"), ("returns_object_array", "ndarray[|O]"),
+    ("returns_anything", "Anything")])
+def test_unsupported_results_become_inert_placeholders(worker, function, type_name):
+    """Does a result that is not data arrive as a named placeholder that equals nothing?"""
+    result = worker.call(function)
+    assert isinstance(result, Opaque) and type(result).__name__ == type_name
+    assert result != result.__class__() and not (result == 0.5)
+    assert not hasattr(result, "__array__") and not hasattr(result, "__len__")
+
+
+def test_results_that_are_arguments_come_back_as_the_callers_objects(worker):
+    """Is `result is x` kept for returned array and net arguments, as in-kernel?"""
+    array = np.zeros(2)
+    assert worker.call("add_one_and_return", (array,)) is array
+    np.testing.assert_array_equal(array, [1, 1])
+    net = ActivationNet(0.5, 0.0, "reference")
+    pair = worker.call("backprop_returning_net", (net, np.ones(3), np.ones(3)), {"lr": 1.0})
+    assert pair[0] is net and pair[1] == net.w
+    assert net.w != 0.5
 
 
 def test_random_state_is_seeded_deterministically():
