@@ -375,7 +375,7 @@ def sandboxed_argv(
     args = ["bwrap", "--die-with-parent", "--new-session"]
     args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not as_root:
-        args += ["--unshare-user"]
+        args += ["--unshare-user", "--disable-userns"]
     args += ["--hostname", hostname]
     # System, read-only.
     args += ["--ro-bind", "/usr", "/usr"]
@@ -423,6 +423,11 @@ def sandboxed_argv(
             "--no-new-privs",
             "--",
         ]
+        # A second, unprivileged bubblewrap whose only job is to forbid user
+        # namespaces (which would hand student code the kernel's namespaced
+        # root features: a large attack surface).
+        args += ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--disable-userns",
+                 "--die-with-parent", "--chdir", cwd or SANDBOX_WORKDIR, "--"]
     else:
         args += prlimit_args(limits, nproc_base=_count_user_tasks(os.getuid()))
     return args + list(argv)

@@ -213,6 +213,20 @@ def test_host_processes_are_invisible_and_pid1_unkillable():
     assert lines[1] == "denied"
 
 
+def test_user_namespaces_are_refused():
+    """No namespaced root (mount, netfilter, ...) for student code."""
+    result = run_sandboxed("""
+        import ctypes, os
+        CLONE_NEWUSER = 0x10000000
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWUSER) == 0:
+            print("UNSHARED")
+        else:
+            print("refused", os.strerror(ctypes.get_errno()))
+    """)
+    assert result.stdout.split()[0] == "refused", result.stdout + result.stderr
+
+
 def test_cannot_type_into_the_graders_terminal():
     """--new-session: even started from a terminal, no TIOCSTI into it, no /dev/tty."""
     import fcntl
@@ -360,7 +374,7 @@ def test_sandbox_dies_with_its_parent():
                                 "if os.fork() == 0: time.sleep(600)\n"
                                 "print(os.getpid(), flush=True)\ntime.sleep(600)"], limits=SMALL),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "2"
+    assert proc.stdout.readline().strip() in ("2", "3")  # its own pid namespace
     children = _descendants(proc.pid)
     assert len(children) >= 3  # init, the program and its child
     proc.kill()
