@@ -11,9 +11,10 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import reference
+from autograder import catalog, reference
 from autograder.checks import CHECKS
-from autograder.trusted import PASS_TEXT
+from autograder.remote import StudentWorker
+from autograder.trusted import PASS_TEXT, TrustedVerdict
 from nbgrader_helpers import ASSIGNMENT, RELEASE_NOTEBOOK, copy_course, generate_assignment, nbgrader_api
 
 POINTS = {"test_random_sample": 2.0, "test_sigmoid_values": 1.5, "test_sigmoid_stability": 0.5,
@@ -133,3 +134,26 @@ def test_naive_sigmoid_loses_only_the_stability_cell(course):
     assert output.output_type == "error" and output.ename == "AssertionError"
     assert "RuntimeWarning: overflow encountered in exp" in output.evalue
     assert output.traceback == [f"AssertionError: {output.evalue}"]
+
+
+# Every 8th entry of the catalog, own cells only (the full catalog, final
+# accuracy included, takes about two minutes through the worker: 80 of 80 agree).
+CATALOG_SAMPLE = catalog.ENTRIES[::8]
+ANSWER_ORDER = ("random_sample", "sigmoid", "BCELoss", "backprop")
+REFERENCE_BY_FUNCTION = {"random_sample": reference.random_sample, "sigmoid": reference.sigmoid,
+                         "BCELoss": reference.BCELoss, "backprop": reference.backprop}
+
+
+@pytest.mark.parametrize("entry", CATALOG_SAMPLE, ids=lambda entry: entry.name)
+def test_catalog_entries_get_the_same_verdicts_through_the_worker(entry):
+    """Do proxies of the sandboxed worker give each check the verdict the catalog expects?"""
+    sources = {name: inspect.getsource(REFERENCE_BY_FUNCTION[name]) for name in ANSWER_ORDER}
+    sources[entry.function] = entry.code
+    expected = entry.expected_points()
+    verdict = TrustedVerdict(call_timeout=10, check_timeout=60)
+    with StudentWorker(call_timeout=10) as worker:
+        worker.load([(catalog.ANSWER_CELLS[name], sources[name]) for name in ANSWER_ORDER])
+        for cell in catalog.OWN_CELLS[entry.function]:
+            check, arg_names = CHECKS[cell]
+            failure = verdict.run_check(worker, check, arg_names)
+            assert (failure is None) == (expected[cell] > 0), (cell, failure)
