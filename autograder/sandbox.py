@@ -22,8 +22,11 @@ When the grader runs as root (the usual case in a course container) the
 sandboxed command additionally runs as an unprivileged host uid of its own
 (``allocate_uid``, via ``setpriv``) with no capabilities and ``no_new_privs``:
 root ignores ``RLIMIT_NPROC``, an unprivileged uid does not, so a fork bomb is
-contained, and it cannot starve a sandbox graded in parallel.  Without root, bubblewrap uses a user namespace instead and the
-process limit is counted on top of the processes the user already runs.
+contained, and it cannot starve a sandbox graded in parallel.  A nested,
+unprivileged bubblewrap then forbids creating user namespaces (no namespaced
+"root" for student code).  Without root, bubblewrap itself uses a user
+namespace (with ``--disable-userns``) and the process limit is counted on top
+of the processes the user already runs.
 
 Typical use::
 
@@ -154,38 +157,53 @@ def _missing_tools() -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
+#: Whether sandboxes forbid user namespaces inside (nested ``bwrap --disable-userns``).
+#: ``sandbox_available`` turns it off, with a warning, where that cannot work.
+_block_userns = True
+
+
+def _probe(block_userns: bool) -> tuple[int, str]:
+    argv = sandboxed_argv(["/bin/true"], python_binds=False, block_userns=block_userns)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=30, check=False)
+    return proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
+
+
 @functools.lru_cache(maxsize=1)
 def sandbox_available() -> tuple[bool, str]:
     """Can bubblewrap start a sandbox here?  Returns ``(ok, reason)``.
 
-    The probe really starts ``/bin/true`` in the sandbox (about 10 ms); the
-    answer is cached for the life of the process.
+    The probe really starts ``/bin/true`` in the sandbox (about 25 ms); the
+    answer is cached for the life of the process.  If only the nested
+    bubblewrap that forbids user namespaces fails (e.g. AppArmor restricting
+    unprivileged user namespaces), sandboxes run without it and a warning
+    says so.
     """
+    global _block_userns
     missing = _missing_tools()
     if missing:
         return False, (
             f"missing program(s): {', '.join(missing)} "
             "(install the Debian packages 'bubblewrap' and 'util-linux'; `make sandbox-check`)"
         )
-    argv = sandboxed_argv(["/bin/true"], python_binds=False)
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            timeout=30,
-            check=False,
-        )
+        code, detail = _probe(block_userns=True)
+        if code == 0:
+            _block_userns = True
+            return True, "bubblewrap works"
+        nested_detail = detail
+        code, detail = _probe(block_userns=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"bubblewrap failed to start: {exc}"
-    if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
-        return False, (
-            f"bubblewrap cannot create a sandbox here: {detail} "
-            "(user namespaces disabled? running in a restricted container?)"
-        )
-    return True, "bubblewrap works"
+    if code == 0:
+        _block_userns = False
+        log.warning("sandbox without the user-namespace block (nested bubblewrap failed: %s)",
+                    nested_detail)
+        return True, f"bubblewrap works, but user namespaces stay allowed inside ({nested_detail})"
+    return False, (
+        f"bubblewrap cannot create a sandbox here: {detail or f'exit status {code}'} "
+        "(user namespaces disabled? running in a restricted container?)"
+    )
 
 
 _WARNING = """
@@ -358,6 +376,7 @@ def sandboxed_argv(
     python_binds: bool = True,
     hostname: str = "sandbox",
     uid: int | None = None,
+    block_userns: bool | None = None,
 ) -> list[str]:
     """Command line that runs ``argv`` in the sandbox with ``limits``.
 
@@ -369,13 +388,16 @@ def sandboxed_argv(
     ``sandbox_env()``.  The Python installation and virtualenv of the grader
     are bound read-only (``python_binds``).  ``uid``: the host uid of the
     command when the grader is root (default: ``allocate_uid()``; pass the one
-    given to ``prepare_writable_dir``).
+    given to ``prepare_writable_dir``).  ``block_userns``: forbid user
+    namespaces inside (default: what ``sandbox_available`` found to work).
     """
+    if block_userns is None:
+        block_userns = _block_userns
     as_root = _running_as_root()
     args = ["bwrap", "--die-with-parent", "--new-session"]
     args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not as_root:
-        args += ["--unshare-user", "--disable-userns"]
+        args += ["--unshare-user"] + (["--disable-userns"] if block_userns else [])
     args += ["--hostname", hostname]
     # System, read-only.
     args += ["--ro-bind", "/usr", "/usr"]
@@ -423,11 +445,12 @@ def sandboxed_argv(
             "--no-new-privs",
             "--",
         ]
-        # A second, unprivileged bubblewrap whose only job is to forbid user
-        # namespaces (which would hand student code the kernel's namespaced
-        # root features: a large attack surface).
-        args += ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--disable-userns",
-                 "--die-with-parent", "--chdir", cwd or SANDBOX_WORKDIR, "--"]
+        if block_userns:
+            # A second, unprivileged bubblewrap whose only job is to forbid user
+            # namespaces (which would hand student code the kernel's namespaced
+            # root features: a large attack surface).
+            args += ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--disable-userns",
+                     "--die-with-parent", "--chdir", cwd or SANDBOX_WORKDIR, "--"]
     else:
         args += prlimit_args(limits, nproc_base=_count_user_tasks(os.getuid()))
     return args + list(argv)

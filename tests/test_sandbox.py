@@ -630,3 +630,29 @@ def test_huge_kernel_message_is_refused():
     assert max(sizes) < 1024 * 1024
     second = nb.cells[1]
     assert _texts(second) == "small\n" or [o.get("ename") for o in second.outputs] == ["KernelLost"]
+
+
+@pytest.fixture
+def bwrap_without_userns_block(tmp_path, monkeypatch):
+    """A `bwrap` wrapper that fails only for the nested, unprivileged bubblewrap."""
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = --disable-userns ] && '
+                    '{ echo "bwrap: setting up uid map: Permission denied" >&2; exit 1; }; done\n'
+                    'exec /usr/bin/bwrap "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    sandbox.sandbox_available.cache_clear()
+    yield
+    sandbox.sandbox_available.cache_clear()
+    monkeypatch.undo()
+    assert sandbox.sandbox_available()[0]  # restores the module's default state
+
+
+def test_sandbox_without_nested_userns_block_still_works(bwrap_without_userns_block):
+    ok, reason = sandbox.sandbox_available()
+    assert ok
+    assert "user namespaces stay allowed" in reason
+    assert "--disable-userns" not in sandbox.sandboxed_argv(["/bin/true"])
+    result = run_sandboxed("import os; print(os.getcwd())")
+    assert result.stdout.strip() == sandbox.SANDBOX_WORKDIR
