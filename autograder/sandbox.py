@@ -248,7 +248,7 @@ def python_install_dirs() -> list[str]:
     """
     dirs = []
     for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
-        for path in {os.path.abspath(prefix), os.path.realpath(prefix)}:
+        for path in (os.path.abspath(prefix), os.path.realpath(prefix)):
             if path.startswith("/usr/") or path == "/usr":
                 continue
             if path not in dirs:
