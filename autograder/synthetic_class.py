@@ -183,10 +183,12 @@ def build_class(course: Path | str, size: int = 36, broken: bool = True,
     finally:
         if archive is not None:
             archive.close()
-    if zip_path:  # no timestamps in a zip: nobody can be late
+    if zip_path:
         for entry in manifest["students"].values():
-            if entry["status"] == "late":
+            if entry["status"] == "late":  # no timestamps in a zip: nobody is late
                 entry["status"] = "graded"
+            elif entry["kind"] == "no notebook":  # zip_collect skips non-notebook files
+                entry["status"] = "not submitted"
     (course / "roster.csv").write_text("\n".join(roster) + "\n")
     from nbgrader.apps.dbapp import DbStudentImportApp
     _run_app(DbStudentImportApp, course, [str(course / "roster.csv")])
