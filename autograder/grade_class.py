@@ -28,9 +28,21 @@ Pipeline
    the grades CSV by nbgrader's ``CsvExportPlugin``, the HTML report by
    :mod:`autograder.report`.
 
+Statuses: graded; late (graded, timestamp.txt after the due date); timed out
+(over ``--timeout``: not graded; or a cell hit the kernel timeout: graded
+without it); kernel died (graded without the cells after it when the course's
+SandboxedExecute survives it); invalid notebook (empty, not JSON/UTF-8, nbformat
+< 4, duplicate cell ids or grade_ids, bad timestamp.txt); missing notebook
+(folder without ``<notebook>.ipynb``, e.g. renamed); not submitted (on the
+roster or in the gradebook, no folder). A student not graded this run has no
+stale grade, autograded or feedback files left.
+
 ``submitted/`` is only read (except by ``--zip`` collection, which writes it).
+Re-running is idempotent; ``--student`` re-grades some students and keeps the
+last results of the others in the report.
 Exit status: 0 when nothing needs the instructor, 1 when something does (the
-summary lists it), 2 on a usage or set-up error.
+summary lists it: any status but graded/late/not submitted, a failed feedback,
+a student not on the ``--roster``), 2 on a usage or set-up error.
 """
 from __future__ import annotations
 
@@ -105,7 +117,7 @@ class StudentResult:
 
     @property
     def needs_instructor(self) -> bool:
-        return self.status in NEEDS_INSTRUCTOR
+        return self.status in NEEDS_INSTRUCTOR or "feedback failed" in self.detail
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -887,9 +899,6 @@ def summary_text(results: list[StudentResult], grades_csv: Path, report_dir: Pat
     late = [r for r in results if r.status == LATE]
     for r in late:
         lines.append(f"  {r.student_id}: late by {r.seconds_late / 3600:.1f} h (graded)")
-    feedback_problems = [r for r in results if r.status in (GRADED, LATE) and r.detail]
-    for r in feedback_problems:
-        lines.append(f"  {r.student_id}: {r.detail}")
     lines.append(f"Grades: {grades_csv}")
     if report_dir is not None:
         lines.append(f"Report: {report_dir / 'index.html'}")
