@@ -27,7 +27,9 @@ What the proxy reproduces of an in-kernel call:
 
 On a timeout, a crash or a malformed message the worker is killed, the call
 raises ``WorkerFailure`` (Russian message) and the next call starts a fresh
-worker (which reloads the same cells).
+worker (which reloads the same cells). A worker that does not answer a ping
+before any student code is loaded raises ``WorkerStartError`` (a
+BaseException): grading stops loudly instead of scoring the student 0.
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ from autograder import sandbox_worker as wire
 
 WORKER_SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
 DEFAULT_CALL_TIMEOUT = 10.0
+#: Seconds a fresh worker may take to answer its first ping (a loaded machine).
+START_TIMEOUT = 60.0
 DEFAULT_MEMORY_BYTES = 1024 * sandbox.MiB
 #: Bytes of a response larger than this are a protocol violation.
 MAX_RESPONSE_BYTES = wire.MAX_MESSAGE_BYTES
@@ -61,6 +65,14 @@ class WorkerFailure(Exception):
 
 class WorkerTimeout(WorkerFailure, TimeoutError):
     """The call exceeded its time budget."""
+
+
+class WorkerStartError(BaseException):
+    """The worker process cannot start at all: grading must stop, not score 0.
+
+    A BaseException so that a check's ``except Exception`` (which turns the
+    student's errors into failed checks) lets it through.
+    """
 
 
 class ProtocolViolation(WorkerFailure):
@@ -167,6 +179,7 @@ class StudentWorker:
         self.memory_bytes = int(memory_bytes)
         self.unsafe = unsafe
         self.sandboxed = sandboxed
+        self.start_timeout = START_TIMEOUT
         self.process: subprocess.Popen | None = None
         self._to_worker: int | None = None
         self._from_worker: int | None = None
@@ -236,6 +249,12 @@ class StudentWorker:
             os.close(resp_write)
         self._to_worker, self._from_worker = req_write, resp_read
         self.spawns += 1
+        # No student code runs yet: a worker that cannot answer a ping is a
+        # failure of the grading machinery, never the student's.
+        try:
+            self._request({"op": "ping"}, self.start_timeout)
+        except WorkerFailure as exc:
+            raise WorkerStartError(f"the sandboxed worker does not start: {exc}") from exc
 
     def kill(self) -> None:
         """Kill the worker (the next request starts a fresh one)."""
@@ -536,4 +555,4 @@ def _replace_unsupported(value):
 
 
 __all__ = ["StudentWorker", "RemoteFunction", "StudentError", "WorkerFailure",
-           "WorkerTimeout", "ProtocolViolation", "Opaque", "student_error"]
+           "WorkerStartError", "WorkerTimeout", "ProtocolViolation", "Opaque", "student_error"]

@@ -348,6 +348,22 @@ def test_grading_refuses_without_sandbox(monkeypatch):
         StudentWorker().start()
 
 
+def test_a_worker_that_cannot_start_stops_grading(tmp_path, monkeypatch):
+    """Does a broken worker abort grading (BaseException) instead of failing checks with 0?"""
+    from autograder import remote
+    from autograder.checks import check_sigmoid_values
+    from autograder.trusted import TrustedVerdict
+
+    broken = tmp_path / "worker.py"
+    broken.write_text("raise SystemExit(3)\n")
+    monkeypatch.setattr(remote, "WORKER_SOURCE_PATH", str(broken))
+    with StudentWorker(call_timeout=5, unsafe=True) as student:
+        with pytest.raises(remote.WorkerStartError):
+            student.load([("sigmoid", CELLS["sigmoid"])])
+        with pytest.raises(remote.WorkerStartError):
+            TrustedVerdict().run_check(student, check_sigmoid_values, ["sigmoid"])
+
+
 def test_header_size_limit_is_enforced(monkeypatch):
     """Is a message larger than the limit refused when packing?"""
     monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 100)
