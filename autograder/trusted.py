@@ -33,7 +33,7 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List
 
 from autograder import remote
 
@@ -151,7 +151,6 @@ class TrustedVerdict(NbGraderPreprocessor):
                   ).tag(config=True)
     answer_ids = List(list(ANSWER_IDS), help="grade_ids of the answer cells loaded into the worker"
                       ).tag(config=True)
-    pass_text = Unicode(PASS_TEXT).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict):
         graded, sources, _ = gradebook_cells(resources)
