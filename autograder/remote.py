@@ -55,6 +55,8 @@ DEFAULT_CALL_TIMEOUT = 10.0
 #: Seconds a fresh worker may take to answer its first ping (a loaded machine).
 START_TIMEOUT = 60.0
 DEFAULT_MEMORY_BYTES = 1024 * sandbox.MiB
+#: Characters of one answer cell sent to the worker (a larger cell raises there).
+MAX_CELL_CHARS = 1_000_000
 #: Bytes of a response larger than this are a protocol violation.
 MAX_RESPONSE_BYTES = wire.MAX_MESSAGE_BYTES
 
@@ -367,7 +369,8 @@ class StudentWorker:
         are loaded again into a fresh worker. Returns the report
         [{"name", "error": None | {"type", "message"}}], one item per cell.
         """
-        self._cells = [{"name": str(name), "source": str(source)} for name, source in cells]
+        self._cells = [{"name": str(name), "source": _bounded_source(str(source))}
+                       for name, source in cells]
         self._failed_cells: dict[int, dict] = {}
         self.kill()
         self._ensure_process()
@@ -511,6 +514,13 @@ class StudentWorker:
             else:
                 original.w, original.b = new
         return result, error, caught
+
+
+def _bounded_source(source: str) -> str:
+    """source, or code raising an error when the cell is too large to send."""
+    if len(source) <= MAX_CELL_CHARS:
+        return source
+    return f"raise MemoryError('ячейка слишком велика: {len(source)} символов')\n"
 
 
 def _valid_error(error) -> bool:

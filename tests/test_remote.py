@@ -313,13 +313,13 @@ def test_random_state_is_seeded_deterministically():
 
 
 def test_load_reports_errors_per_cell_and_skips_cells_that_hang():
-    """Does a failing or endless answer cell cost only itself, as in a kernel?"""
+    """Does a failing, endless or oversized answer cell cost only itself, as in a kernel?"""
     cells = [("a", "def f():\n    return 1\n"), ("b", "1 / 0"), ("c", "while True:\n    pass"),
-             ("d", "def g():\n    return f() + 1\n")]
+             ("d", "def g():\n    return f() + 1\n"), ("e", "#" * 2_000_000)]
     with StudentWorker(call_timeout=1, unsafe=True) as student:
         report = student.load(cells)
         assert [item["error"] and item["error"]["type"] for item in report] == [
-            None, "ZeroDivisionError", "WorkerTimeout", None]
+            None, "ZeroDivisionError", "WorkerTimeout", None, "MemoryError"]
         assert student.call("g") == 2
 
 
