@@ -80,6 +80,7 @@ ARRAYS = [
     np.arange(24, dtype=np.int32).reshape(2, 3, 4)[:, ::2, 1:],
     np.array(["a", "бв"]),
     np.arange(4, dtype=">f8"),
+    np.array(["2026-11-27", "NaT"], dtype="datetime64[D]"),  # numpy's own header reader
 ]
 
 
