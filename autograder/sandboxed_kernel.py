@@ -61,7 +61,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Iterable
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -72,6 +72,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
@@ -97,18 +98,36 @@ SKIPPED_MESSAGE = "Ячейка не выполнена: ядро Python ост�
 TRUNCATED_MESSAGE = "\n[... вывод обрезан: ячейка вывела больше {limit} байт ...]\n"
 
 
-def student_file_binds(directory: str | None) -> list[tuple[str, str]]:
+def symlinked_entries(directory: str | None) -> set[str]:
+    """Top-level names in a folder that are symlinks or contain one."""
+    names: set[str] = set()
+    if not directory or not os.path.isdir(directory):
+        return names
+    for entry in os.scandir(directory):
+        if entry.is_symlink():
+            names.add(entry.name)
+        elif entry.is_dir(follow_symlinks=False):
+            for root, dirs, files in os.walk(entry.path):
+                if any(os.path.islink(os.path.join(root, name)) for name in dirs + files):
+                    names.add(entry.name)
+                    break
+    return names
+
+
+def student_file_binds(directory: str | None, exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Read-only binds of the student's files into the kernel's working directory.
 
     Notebooks are left out (the autograded copy carries the hidden tests
     restored by nbgrader), as are symlinks (bubblewrap would follow them on
-    the host) and Jupyter's checkpoint/cache directories.
+    the host), Jupyter's checkpoint/cache directories and the names in
+    ``exclude``.
     """
     if not directory or not os.path.isdir(directory):
         return []
+    exclude = set(exclude)
     binds = []
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.is_symlink() or entry.name in _SKIPPED_NAMES:
+        if entry.is_symlink() or entry.name in _SKIPPED_NAMES or entry.name in exclude:
             continue
         if entry.name.endswith(".ipynb"):
             continue
@@ -161,6 +180,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             base = "/tmp"
         self._runtime_dir = os.path.realpath(tempfile.mkdtemp(prefix="one-neuron-kernel-", dir=base))
         self._student_dir: str | None = None
+        #: Names in the kernel's directory not to bind (see SandboxedExecute).
+        self.excluded_names: set[str] = set()
         self._log_file = None
         self._ready = False
         self.cache_ports = False
@@ -214,7 +235,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return sandbox.sandboxed_argv(
             cmd,
             rw_binds=[self._runtime_dir],
-            ro_binds=student_file_binds(self._student_dir),
+            ro_binds=student_file_binds(self._student_dir, self.excluded_names),
             limits=self.limits,
             uid=self.uid,
         )
@@ -313,6 +334,7 @@ class SandboxedExecute(Execute):
         self._kernel_lost: str | None = None
         self._output_bytes: dict[int, int] = {}
         self._truncated: set[int] = set()
+        self._excluded_names: set[str] = set()
 
     def kernel_limits(self) -> sandbox.Limits:
         return sandbox.Limits(
@@ -325,7 +347,16 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._sandboxed = sandbox.require_sandbox(self.unsafe)
         self._reset_state()
+        self._excluded_names = symlinked_entries(self._submitted_dir(resources))
         return super().preprocess(nb, resources, km)
+
+    def _submitted_dir(self, resources) -> str | None:
+        """The student's folder in submitted/, when nbgrader runs us."""
+        info = (resources or {}).get("nbgrader", {})
+        if "student" not in info or "assignment" not in info:
+            return None
+        coursedir = CourseDirectory(config=self.config)
+        return coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"])
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
@@ -333,6 +364,10 @@ class SandboxedExecute(Execute):
             km.sandboxed = self._sandboxed
             km.limits = self.kernel_limits()
             km.max_message_bytes = self.max_message_bytes
+            # nbgrader copies submitted files with shutil.copy, which follows
+            # symlinks (as the grader!): whatever came from a symlink in
+            # submitted/ is not shown to the kernel.
+            km.excluded_names = set(self._excluded_names)
         return km
 
     async def async_start_new_kernel_client(self):
@@ -402,4 +437,5 @@ __all__ = [
     "SandboxedExecute",
     "SandboxedKernelManager",
     "student_file_binds",
+    "symlinked_entries",
 ]

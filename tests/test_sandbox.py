@@ -656,3 +656,15 @@ def test_sandbox_without_nested_userns_block_still_works(bwrap_without_userns_bl
     assert "--disable-userns" not in sandbox.sandboxed_argv(["/bin/true"])
     result = run_sandboxed("import os; print(os.getcwd())")
     assert result.stdout.strip() == sandbox.SANDBOX_WORKDIR
+
+
+def test_symlinked_entries_of_a_submission(tmp_path):
+    """Entries nbgrader would copy by following a link (as root) are found, even deep in a folder."""
+    from autograder.sandboxed_kernel import symlinked_entries
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "link.txt").symlink_to("/etc/hostname")
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "clean" / "a.txt").write_text("x")
+    (tmp_path / "dirty" / "deep").mkdir(parents=True)
+    (tmp_path / "dirty" / "deep" / "b.txt").symlink_to("/etc/hostname")
+    assert symlinked_entries(str(tmp_path)) == {"link.txt", "dirty"}

@@ -109,6 +109,8 @@ def graded(tmp_path_factory):
     for attack in ATTACKS:
         code = prelude + (TAMPER_DIR / f"{attack}.py").read_text()
         submit(course, attack, samples.build_submission(release, {ATTACKED_CELL: code}))
+    (course / "submitted" / "symlink_to_master" / ASSIGNMENT / "answers.txt").symlink_to(
+        course / "source" / ASSIGNMENT / NOTEBOOK)
 
     config = course_config(course)
     config.SandboxedExecute.timeout = CELL_TIMEOUT
@@ -173,6 +175,17 @@ def test_attack_gains_nothing(graded, attack):
     assert result["success"], result.get("error", "") + result.get("log", "")
     course = graded["course"]
     assert scores(course, attack) == scores(course, "baseline")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_leaks_nothing_into_the_notebook(graded, attack):
+    """No snippet reports a successful attempt (a `LEAKED` line) from inside the kernel."""
+    nb_path = graded["course"] / "autograded" / attack / ASSIGNMENT / NOTEBOOK
+    nb = nbformat.read(str(nb_path), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ATTACKED_CELL)
+    assert "COURSE =" in cell.source  # the attack is there
+    text = "".join(out.get("text", "") for out in cell.outputs)
+    assert "LEAKED" not in text
 
 
 @pytest.mark.parametrize("what", ["submitted", "source", "config", "victim_autograded", "victim_scores"])

