@@ -44,6 +44,8 @@ CELLS = {
         "class Anything:\n    def __eq__(self, other):\n        return True\n"
         "def returns_anything():\n    return Anything()\n"
         "def add_one_and_return(a):\n    a += 1\n    return a\n"
+        "def backprop_object_params(net, x, y, lr=0.01):\n"
+        "    net.w, net.b = object(), [1, 2]\n"
         "def backprop_returning_net(net, x, y, lr=0.01):\n"
         "    net.w = net.w - lr * np.mean((net(x) - y) * x)\n"
         "    return net, net.w\n"
@@ -243,6 +245,14 @@ def test_net_parameters_are_updated_like_in_the_kernel(worker, activation):
     reference.backprop(local_net, x, y, lr=0.5)
     assert remote_net.w == pytest.approx(local_net.w, rel=1e-12)
     assert remote_net.b == pytest.approx(local_net.b, rel=1e-12)
+
+
+def test_net_parameters_of_unsupported_types_become_placeholders(worker):
+    """Does net.w = object() reach the check as a placeholder of type 'object'?"""
+    net = ActivationNet(0.5, 0.0, "reference")
+    worker.call("backprop_object_params", (net, np.ones(2), np.ones(2)))
+    assert isinstance(net.w, Opaque) and type(net.w).__name__ == "object"
+    assert net.b == [1, 2]
 
 
 def test_reference_activation_arrives_only_when_needed():
