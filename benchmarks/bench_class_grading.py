@@ -66,7 +66,6 @@ def scores(course: Path) -> dict:
 
 def breakdown(course: Path, students: list[str]) -> dict:
     """Seconds per phase of autograding ``students`` one by one, in-process."""
-    import nbclient.client
     from nbgrader.converters import Autograde
 
     phases = defaultdict(float)
@@ -80,13 +79,6 @@ def breakdown(course: Path, students: list[str]) -> dict:
                 phases[key] += time.perf_counter() - t0
         return wrapped
 
-    # nbclient's sync start_new_kernel(_client) wrap the async functions at
-    # class creation: patch both sync wrappers.
-    client = nbclient.client.NotebookClient
-    saved = (client.start_new_kernel, client.start_new_kernel_client)
-    client.start_new_kernel = timer("kernel start", saved[0])
-    client.start_new_kernel_client = timer("kernel start", saved[1])
-
     class TimedAutograde(Autograde):
         def _init_preprocessors(self):
             super()._init_preprocessors()
@@ -94,6 +86,10 @@ def breakdown(course: Path, students: list[str]) -> dict:
                 name = type(pp).__name__
                 if "Execute" in name:
                     name = "notebook execution (kernel)"
+                    # setup_kernel calls these through self: time them per instance
+                    pp.start_new_kernel = timer("kernel start", pp.start_new_kernel)
+                    pp.start_new_kernel_client = timer("kernel start",
+                                                       pp.start_new_kernel_client)
                 elif name == "TrustedVerdict":
                     name = "trusted verdicts (sandboxed worker)"
                 else:
@@ -103,14 +99,11 @@ def breakdown(course: Path, students: list[str]) -> dict:
     app = gc.make_app(course, log_level="CRITICAL")
     app.coursedir.assignment_id = ASSIGNMENT
     total = 0.0
-    try:
-        for sid in students:
-            app.coursedir.student_id = sid
-            t0 = time.perf_counter()
-            TimedAutograde(coursedir=app.coursedir, parent=app, force=True).start()
-            total += time.perf_counter() - t0
-    finally:
-        client.start_new_kernel, client.start_new_kernel_client = saved
+    for sid in students:
+        app.coursedir.student_id = sid
+        t0 = time.perf_counter()
+        TimedAutograde(coursedir=app.coursedir, parent=app, force=True).start()
+        total += time.perf_counter() - t0
     n = len(students)
     out = {k: v / n for k, v in phases.items()}
     out["notebook execution (kernel)"] -= out.get("kernel start", 0.0)
