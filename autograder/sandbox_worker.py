@@ -167,13 +167,13 @@ def encode(value, depth=0, net_hook=None, refs=None):
         if value.bit_length() > 4000:
             return {"__unsupported__": "int too large"}
         return value
-    if isinstance(value, np.ndarray):
+    if issubclass(kind, np.ndarray):  # type(), unlike isinstance, cannot be faked
         plain = np.ndarray.view(value, np.ndarray)
         if plain.dtype.hasobject or plain.dtype.kind == "V":
             return {"__unsupported__": "ndarray[%s]" % _short(plain.dtype.str, 100)}
         return {"__ndarray__": {"npy": encode_array(plain),
                                 "ro": not plain.flags.writeable}}
-    if isinstance(value, np.generic):
+    if issubclass(kind, np.generic):
         scalar = np.asarray(value)
         if scalar.dtype.hasobject or scalar.dtype.kind == "V":
             return {"__unsupported__": type_name(value)}
@@ -191,11 +191,11 @@ def encode(value, depth=0, net_hook=None, refs=None):
         if net is not None:
             return net
     # subclasses of Python numbers travel as their plain value
-    if isinstance(value, bool):
+    if issubclass(kind, bool):
         return bool(int.__int__(value))
-    if isinstance(value, int):
+    if issubclass(kind, int):
         return encode(int.__int__(value), depth, net_hook)
-    if isinstance(value, float):
+    if issubclass(kind, float):
         return float.__float__(value)
     return {"__unsupported__": type_name(value)}
 
