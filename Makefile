@@ -16,12 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-sandbox-check:
+# Student code is graded inside bubblewrap (with setpriv and prlimit from
+# util-linux): install it when missing, then start one sandboxed command.
+sandbox-check: venv
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "bubblewrap (bwrap) is missing: installing the Debian package 'bubblewrap'"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q bubblewrap >/dev/null; \
 	  else echo "cannot install bubblewrap: run 'apt-get install bubblewrap' as root" >&2; exit 1; fi; }
+	@$(BIN)/python -c "from autograder.sandbox import require_sandbox; require_sandbox()" \
+	  && echo "sandbox: bubblewrap works"
 
 # The master notebook is built from autograder/reference.py and the text in
 # tools/build_master.py; the release is what nbgrader makes of the master.
