@@ -910,7 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m autograder.grade_class",
         description="Collect, autograde in parallel, make feedback, grades CSV and an HTML "
                     "report for a whole class (run in the course directory).")
-    p.add_argument("assignment", nargs="?", default=ASSIGNMENT)
+    p.add_argument("assignment", nargs="?", default=ASSIGNMENT,
+                   help=f"assignment id (default: {ASSIGNMENT})")
     p.add_argument("--course-dir", default=".", help="course directory (default: .)")
     p.add_argument("--zip", dest="zip_path", type=Path,
                    help="LMS export to collect into submitted/ with nbgrader zip_collect")
@@ -928,9 +929,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade only this student (repeatable)")
     p.add_argument("--unsafe", action="store_true",
                    help="allow grading without the sandbox (sets ONE_NEURON_UNSAFE=1)")
-    p.add_argument("--report-dir", default="reports")
-    p.add_argument("--grades-csv", default="grades.csv")
-    p.add_argument("--no-feedback", dest="feedback", action="store_false")
+    p.add_argument("--report-dir", default="reports",
+                   help="HTML report, plots, results.json and per-student logs "
+                        "(relative to the course directory; default: reports)")
+    p.add_argument("--grades-csv", default="grades.csv",
+                   help="nbgrader's CSV export of the grades (default: grades.csv)")
+    p.add_argument("--no-feedback", dest="feedback", action="store_false",
+                   help="skip generate_feedback (autograde only)")
     return p
 
 
