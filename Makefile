@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: always run with the venv first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test demo master release sandbox-check clean
+.PHONY: venv test demo grade master release sandbox-check clean
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ release: master
 
 demo: venv sandbox-check
 	$(BIN)/python -m autograder.demo
+
+# Grade the class in submitted/ (or ARGS="--zip export.zip --lms moodle ...").
+grade: venv sandbox-check
+	$(BIN)/python -m autograder.grade_class one_neuron $(ARGS)
 
 test: venv sandbox-check
 	$(BIN)/python -m pytest
