@@ -25,6 +25,7 @@ SAMPLE = [
     "sig_naive",            # stability cell only (0.5)
     "sig_math_exp",         # both sigmoid cells and the final accuracy
     "bce_seed_defect",      # BCE cell only
+    "bce_no_clip",          # BCE cell only (the demo's BCE sample)
     "bp_sign",              # backprop cell and the final accuracy
     "bp_mse",               # backprop cell only
 ]
@@ -69,6 +70,13 @@ def test_entry_scores_match_catalog(course, release_nb, name):
     """Does real autograding give every graded cell the catalog's points?"""
     entry = catalog.BY_NAME[name]
     assert autograde(course, name, samples.for_entry(release_nb, entry)) == entry.expected_points()
+
+
+def test_demo_samples_are_in_the_autograded_sample():
+    """`make demo` shows these mistakes; their expected points are proven here."""
+    from autograder import demo
+
+    assert set(demo.DEMO_MISTAKES) <= set(SAMPLE)
 
 
 def test_same_submission_same_scores(course, release_nb):
