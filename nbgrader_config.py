@@ -8,6 +8,7 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
 from autograder.feedback import StripHiddenTests
 from autograder.sandboxed_kernel import SandboxedExecute
+from autograder.submission_guard import RejectSymlinks
 from autograder.trusted import RestoreCellMetadata, TrustedVerdict
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -22,9 +23,11 @@ c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
 # Sanitize: nbgrader flags of every cell come from the gradebook first, so added,
 # duplicated or re-labelled cells are never scored; deleted test cells come back
 # (RestoreCellMetadata does it: nbgrader's add_missing_cells fails on this notebook).
+# First of all, a submission with any symlink is refused (RejectSymlinks): nbgrader
+# follows them as the grader (the master notebook, gradebook.db...).
 c.Autograde.sanitize_preprocessors = [
-    RestoreCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-    CheckCellMetadata,
+    RejectSymlinks, RestoreCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec,
+    OverwriteCells, CheckCellMetadata,
 ]
 # The kernel runs the notebook in the sandbox without the hidden tests (and
 # survives a dead kernel); TrustedVerdict then replaces the outputs of every

@@ -15,8 +15,9 @@ Pipeline
    or ``--regexp``). ``--roster`` imports students with nbgrader's
    ``db student import``; ``--duedate`` sets the due date like
    ``db assignment add --duedate``.
-2. Each submission is checked in the parent (notebook present, valid JSON,
-   nbformat 4, unique cell ids and grade_ids, readable ``timestamp.txt``).
+2. Each submission is checked in the parent (no symlink anywhere in it,
+   notebook present, valid JSON, nbformat 4, unique cell ids and grade_ids,
+   readable ``timestamp.txt``).
 3. Valid submissions are autograded by long-lived worker processes (forked
    once, nbgrader imported once) with nbgrader's ``Autograde`` converter and
    the course's ``nbgrader_config.py`` -- the same preprocessors as plain
@@ -32,7 +33,8 @@ Statuses: graded; late (graded, timestamp.txt after the due date); timed out
 (over ``--timeout``: not graded; or a cell hit the kernel timeout: graded
 without it); kernel died (graded without the cells after it when the course's
 SandboxedExecute survives it); invalid notebook (empty, not JSON/UTF-8, nbformat
-< 4, duplicate cell ids or grade_ids, bad timestamp.txt); missing notebook
+< 4, duplicate cell ids or grade_ids, bad timestamp.txt, any symlink in the
+submission: see :mod:`autograder.submission_guard`); missing notebook
 (folder without ``<notebook>.ipynb``, e.g. renamed); not submitted (on the
 roster or in the gradebook, no folder). A student not graded this run has no
 stale grade, autograded or feedback files left.
@@ -183,7 +185,18 @@ def copy_sqlite(src: Path, dst: Path) -> None:
 # --------------------------------------------------------------------------
 
 def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | None, str]:
-    """Return (status, detail) for a bad submission, (None, "") for a good one."""
+    """Return (status, detail) for a bad submission, (None, "") for a good one.
+
+    Any symlink (the student or assignment folder, the notebook, any file or
+    folder below) makes the submission invalid: nbgrader would follow it as the
+    grader (e.g. to the master notebook or the gradebook). Nothing is read
+    through a symlink here."""
+    from autograder.submission_guard import describe_symlinks, find_symlinks
+
+    links = find_symlinks(folder, parents=1)
+    if links:
+        return INVALID, (f"{folder}: symlinks are not allowed in a submission: "
+                         f"{describe_symlinks(links, folder.parent.parent)}")
     if not folder.is_dir():
         return MISSING, f"{folder}: no submission folder"
     problems = []
