@@ -30,6 +30,9 @@ from nbgrader_helpers import ASSIGNMENT, ROOT, _venv_on_path, copy_course, cours
 
 TAMPER_DIR = Path(__file__).parent / "tamper"
 ATTACKS = sorted(p.stem for p in TAMPER_DIR.glob("*.py"))
+# Submissions the sanitize step refuses before any student code runs
+# (autograder.submission_guard: a symlink in the submission folder).
+REFUSED = {"symlink_to_master"}
 ATTACKED_CELL = "random_sample"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 # Shorter than the course's settings, to keep the test fast.
@@ -37,6 +40,17 @@ CELL_TIMEOUT = 3  # seconds per notebook cell
 IOPUB_TIMEOUT = 2  # seconds to wait for the outputs of an interrupted cell
 CALL_TIMEOUT = 2  # seconds per call in the trusted worker
 MAX_NOTEBOOK_BYTES = 3 * 1024 * 1024
+
+
+def course_snapshot(course):
+    """What no attack may change: course files and the honest student's results."""
+    return {
+        "submitted": tree_digest(course / "submitted"),
+        "source": tree_digest(course / "source"),
+        "config": hashlib.sha256((course / "nbgrader_config.py").read_bytes()).hexdigest(),
+        "victim_autograded": tree_digest(course / "autograded" / "victim"),
+        "victim_scores": scores(course, "victim"),
+    }
 
 
 def tree_digest(path):
@@ -122,13 +136,7 @@ def graded(tmp_path_factory):
     results = {}
     for student in ("victim", "baseline"):
         results[student] = api.autograde(ASSIGNMENT, student)
-    before = {
-        "submitted": tree_digest(course / "submitted"),
-        "source": tree_digest(course / "source"),
-        "config": hashlib.sha256((course / "nbgrader_config.py").read_bytes()).hexdigest(),
-        "victim_autograded": tree_digest(course / "autograded" / "victim"),
-        "victim_scores": scores(course, "victim"),
-    }
+    before = course_snapshot(course)
     for attack in ATTACKS:
         results[attack] = api.autograde(ASSIGNMENT, attack)
     try:
@@ -139,13 +147,7 @@ def graded(tmp_path_factory):
         connections = 0
     finally:
         listener.close()
-    after = {
-        "submitted": tree_digest(course / "submitted"),
-        "source": tree_digest(course / "source"),
-        "config": hashlib.sha256((course / "nbgrader_config.py").read_bytes()).hexdigest(),
-        "victim_autograded": tree_digest(course / "autograded" / "victim"),
-        "victim_scores": scores(course, "victim"),
-    }
+    after = course_snapshot(course)
     return {"course": course, "results": results, "before": before, "after": after,
             "connections": connections, "leftovers": sandbox_descendants()}
 
@@ -170,14 +172,20 @@ def test_reference_notebook_runs_cleanly_in_the_sandbox(graded):
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_gains_nothing(graded, attack):
-    """nbgrader finishes the attacker's submission, which scores what the untouched release scores."""
+    """nbgrader finishes (or, for a refused submission, rejects) the attacker's
+    submission, which scores at most what the untouched release scores."""
     result = graded["results"][attack]
-    assert result["success"], result.get("error", "") + result.get("log", "")
     course = graded["course"]
+    if attack in REFUSED:
+        assert not result["success"] and "symlink" in result.get("log", "")
+        assert not [f for f in (course / "autograded" / attack).rglob("*") if not f.is_dir()]
+        assert all(points == 0 for points in scores(course, attack).values())
+        return
+    assert result["success"], result.get("error", "") + result.get("log", "")
     assert scores(course, attack) == scores(course, "baseline")
 
 
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("attack", sorted(set(ATTACKS) - REFUSED))  # refused ones never ran
 def test_attack_leaks_nothing_into_the_notebook(graded, attack):
     """No snippet reports a successful attempt (a `LEAKED` line) from inside the kernel."""
     nb_path = graded["course"] / "autograded" / attack / ASSIGNMENT / NOTEBOOK
