@@ -670,11 +670,12 @@ def import_roster(course_dir: Path, path: Path) -> list[str]:
     from nbgrader.apps.dbapp import DbStudentImportApp
 
     ids = read_roster(path)
-    _run_nbgrader_app(DbStudentImportApp, course_dir, [str(path)])
+    run_nbgrader_app(DbStudentImportApp, course_dir, [str(path)])
     return ids
 
 
-def _run_nbgrader_app(app_class, course_dir: Path, argv: list[str]):
+def run_nbgrader_app(app_class, course_dir: Path, argv: list[str]):
+    """Run an nbgrader app in-process in course_dir (no 6 s CLI start-up per call)."""
     cwd = os.getcwd()
     os.chdir(course_dir)
     try:
@@ -712,7 +713,7 @@ def collect_zip(course_dir: Path, assignment: str, zip_path: Path, regexp: str) 
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
     shutil.copy(zip_path, archive / zip_path.name)
-    _run_nbgrader_app(ZipCollectApp, course_dir, [
+    run_nbgrader_app(ZipCollectApp, course_dir, [
         "--force",
         f"--FileNameCollectorPlugin.named_regexp={regexp}",
         f"--CourseDirectory.assignment_id={assignment}",

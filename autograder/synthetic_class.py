@@ -32,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import ASSIGNMENT, NOTEBOOK
+from autograder.grade_class import run_nbgrader_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DUEDATE = "2026-11-20 23:59:00 UTC"
@@ -59,29 +60,14 @@ def copy_course(course: Path) -> None:
         shutil.copytree(ROOT / "release", course / "release")
 
 
-def _run_app(app_class, course: Path, argv: list[str]) -> None:
-    cwd = os.getcwd()
-    os.chdir(course)
-    try:
-        app = app_class()
-        app.initialize(["--log-level=WARN", *argv])
-        app.start()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise RuntimeError(f"nbgrader {app_class.name} {' '.join(argv)} failed") from exc
-    finally:
-        os.chdir(cwd)
-        app_class.clear_instance()
-
-
 def init_gradebook(course: Path, duedate: str | None) -> None:
     """nbgrader generate_assignment (creates the gradebook entries) and the due date."""
     from nbgrader.apps.dbapp import DbAssignmentAddApp
     from nbgrader.apps.generateassignmentapp import GenerateAssignmentApp
 
-    _run_app(GenerateAssignmentApp, course, [ASSIGNMENT, "--force"])
+    run_nbgrader_app(GenerateAssignmentApp, course, [ASSIGNMENT, "--force"])
     if duedate:
-        _run_app(DbAssignmentAddApp, course, [ASSIGNMENT, f"--duedate={duedate}"])
+        run_nbgrader_app(DbAssignmentAddApp, course, [ASSIGNMENT, f"--duedate={duedate}"])
 
 
 def roster_row(i: int) -> tuple[str, str, str, str]:
@@ -191,7 +177,7 @@ def build_class(course: Path | str, size: int = 36, broken: bool = True,
                 entry["status"] = "not submitted"
     (course / "roster.csv").write_text("\n".join(roster) + "\n")
     from nbgrader.apps.dbapp import DbStudentImportApp
-    _run_app(DbStudentImportApp, course, [str(course / "roster.csv")])
+    run_nbgrader_app(DbStudentImportApp, course, [str(course / "roster.csv")])
     manifest["total_points"] = catalog.TOTAL_POINTS
     (course / "synthetic_class.json").write_text(json.dumps(manifest, indent=1))
     return manifest

@@ -57,18 +57,6 @@ def _master():
     return nb
 
 
-def _run_app(app_class, root, argv):
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        app = app_class()
-        app.initialize(["--log-level=WARN", *argv])
-        app.start()
-    finally:
-        os.chdir(cwd)
-        app_class.clear_instance()
-
-
 @pytest.fixture(scope="session")
 def template_course(tmp_path_factory):
     from nbgrader.apps.generateassignmentapp import GenerateAssignmentApp
@@ -79,7 +67,7 @@ def template_course(tmp_path_factory):
         'c = get_config()\nc.CourseDirectory.course_id = "fixture"\n'
         "c.Execute.timeout = 120\n")
     nbformat.write(_master(), root / "source/one_neuron/one_neuron.ipynb")
-    _run_app(GenerateAssignmentApp, root, ["one_neuron"])
+    gc.run_nbgrader_app(GenerateAssignmentApp, root, ["one_neuron"])
     return root
 
 
