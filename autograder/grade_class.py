@@ -185,7 +185,7 @@ def copy_sqlite(src: Path, dst: Path) -> None:
 # --------------------------------------------------------------------------
 
 def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | None, str]:
-    """Return (status, detail) for a bad submission, (None, "") for a good one.
+    """Return (status, detail) for a bad submission, (None, notes) for a gradable one.
 
     Any symlink (the student or assignment folder, the notebook, any file or
     folder below) makes the submission invalid: nbgrader would follow it as the
@@ -199,7 +199,7 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
                          f"{describe_symlinks(links, folder.parent.parent)}")
     if not folder.is_dir():
         return MISSING, f"{folder}: no submission folder"
-    problems = []
+    problems, notes = [], []
     for name in notebook_names:
         path = folder / f"{name}.ipynb"
         if not path.is_file():
@@ -209,6 +209,8 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
         problem = notebook_problem(path)
         if problem:
             problems.append(f"{path}: {problem}")
+        else:
+            notes += [f"{path.name}: {note}" for note in notebook_notes(path)]
     if problems:
         return INVALID, "; ".join(problems)
     stamp = folder / "timestamp.txt"
@@ -220,7 +222,7 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
                 parse_utc(text)
             except ValueError:
                 return INVALID, f"{stamp}: invalid timestamp {text[:40]!r}"
-    return None, ""
+    return None, "; ".join(notes)
 
 
 def notebook_problem(path: Path) -> str:
@@ -239,23 +241,35 @@ def notebook_problem(path: Path) -> str:
     version = nb.get("nbformat")
     if not isinstance(version, int) or version < 4:
         return f"old notebook format (nbformat {version!r}, need 4)"
-    ids, grade_ids = set(), set()
     for index, cell in enumerate(nb["cells"]):
         if not isinstance(cell, dict):
             return f"cell {index} is not an object"
+    return ""
+
+
+def notebook_notes(path: Path) -> list[str]:
+    """Oddities that grading copes with but the instructor may want to know about.
+
+    Duplicate cell ids are renumbered by nbgrader's DeduplicateIds; a repeated
+    grade_id (a copied test or answer cell) is dropped by RestoreCellMetadata, the
+    original is graded. Neither stops the submission from being graded. Call only
+    on a notebook without a notebook_problem."""
+    nb = json.loads(path.read_bytes().decode("utf-8"))
+    notes, ids, grade_ids = [], set(), set()
+    for index, cell in enumerate(nb["cells"]):
         cell_id = cell.get("id")
         if cell_id is not None:
             if cell_id in ids:
-                return f"duplicate cell id {cell_id!r} (cell {index})"
+                notes.append(f"duplicate cell id {cell_id!r} (cell {index}; renumbered)")
             ids.add(cell_id)
         meta = cell.get("metadata", {})
         nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
         if isinstance(nbg, dict) and nbg.get("grade_id") is not None:
             gid = nbg["grade_id"]
             if gid in grade_ids:
-                return f"duplicate grade_id {gid!r} (cell {index})"
+                notes.append(f"duplicate grade_id {gid!r} (cell {index}; the copy is not graded)")
             grade_ids.add(gid)
-    return ""
+    return notes
 
 
 # --------------------------------------------------------------------------
@@ -814,7 +828,7 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
         if status:
             results[sid] = StudentResult(sid, status, detail, on_roster=on_roster)
         else:
-            results[sid] = StudentResult(sid, GRADED, on_roster=on_roster)
+            results[sid] = StudentResult(sid, GRADED, detail, on_roster=on_roster)
             to_grade.append(sid)
 
     log_dir = report_dir / "logs"
@@ -834,7 +848,8 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
                 res = results[student]
                 res.seconds = payload.get("seconds")
                 res.timing = payload.get("timing", {})
-                res.detail = payload.get("detail", "")
+                # keep the notes of the pre-check (e.g. duplicate ids) beside nbgrader's
+                res.detail = "; ".join(filter(None, [res.detail, payload.get("detail", "")]))
                 if "submission" in payload:  # graded by nbgrader (maybe with a problem)
                     merge_submission(gb, assignment, student, payload["submission"])
                     res.__dict__.update(describe_submission(gb, assignment, student))

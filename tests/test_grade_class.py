@@ -141,18 +141,26 @@ def by_id(results):
     (b"\xff\xfe\x00", "not UTF-8"),
     (b"[1, 2]", "not a notebook"),
     (json.dumps({"nbformat": 3, "nbformat_minor": 0, "cells": []}).encode(), "old notebook format"),
-    (json.dumps({"nbformat": 4, "cells": [{"id": "a"}, {"id": "a"}]}).encode(),
-     "duplicate cell id 'a'"),
-    (json.dumps({"nbformat": 4, "cells": [
-        {"id": "a", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
-        {"id": "b", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}}]}).encode(),
-     "duplicate grade_id 'sigmoid'"),
+    (json.dumps({"nbformat": 4, "cells": [1]}).encode(), "cell 0 is not an object"),
 ])
 def test_notebook_problem_names_the_problem(tmp_path, raw, problem):
     """Is every kind of unreadable notebook recognised, with a useful message?"""
     path = tmp_path / "one_neuron.ipynb"
     path.write_bytes(raw)
     assert problem in gc.notebook_problem(path)
+
+
+@pytest.mark.parametrize("cells, note", [
+    ([{"id": "a"}, {"id": "a"}], "duplicate cell id 'a'"),
+    ([{"id": "a", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
+      {"id": "b", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}}], "duplicate grade_id 'sigmoid'"),
+])
+def test_duplicate_ids_are_noted_not_fatal(tmp_path, cells, note):
+    """Duplicates are graded (nbgrader and RestoreCellMetadata cope) but reported."""
+    path = tmp_path / "one_neuron.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "cells": cells}))
+    assert gc.notebook_problem(path) == ""
+    assert any(note in text for text in gc.notebook_notes(path))
 
 
 def test_release_notebook_has_no_problem(template_course):
