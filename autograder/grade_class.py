@@ -16,8 +16,8 @@ Pipeline
    ``db student import``; ``--duedate`` sets the due date like
    ``db assignment add --duedate``.
 2. Each submission is checked in the parent (no symlink anywhere in it,
-   notebook present, valid JSON, nbformat 4, unique cell ids and grade_ids,
-   readable ``timestamp.txt``).
+   notebook present, valid JSON, nbformat 4, readable ``timestamp.txt``);
+   duplicate cell ids or grade_ids are graded (nbgrader copes) and noted.
 3. Valid submissions are autograded by long-lived worker processes (forked
    once, nbgrader imported once) with nbgrader's ``Autograde`` converter and
    the course's ``nbgrader_config.py`` -- the same preprocessors as plain
