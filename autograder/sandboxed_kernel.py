@@ -94,6 +94,10 @@ KERNEL_LOST_MESSAGE = (
     "(процесс убит, бесконечный цикл, исчерпана память или лимит процессов). "
     "Эта и последующие ячейки не выполнены."
 )
+KERNEL_TIMEOUT_MESSAGE = (
+    "Ячейка выполнялась дольше допустимого времени и не ответила на прерывание "
+    "(бесконечный цикл?): ядро Python остановлено. Эта и последующие ячейки не выполнены."
+)
 SKIPPED_MESSAGE = "Ячейка не выполнена: ядро Python остановилось раньше."
 TRUNCATED_MESSAGE = "\n[... вывод обрезан: ячейка вывела больше {limit} байт ...]\n"
 
@@ -391,7 +395,12 @@ class SandboxedExecute(Execute):
             self.log.error("Kernel lost in cell %d (%s); the rest is not executed", index, exc)
             self._kernel_lost = str(exc)
             self._kill_kernel()
-            cell.outputs.append(_error_output("KernelLost", KERNEL_LOST_MESSAGE))
+            # A cell that ignored the interrupt after its timeout is reported as a
+            # timeout (the class command's "timed out"), anything else as a lost kernel.
+            if isinstance(exc, CellTimeoutError):
+                cell.outputs.append(_error_output("CellTimeoutError", KERNEL_TIMEOUT_MESSAGE))
+            else:
+                cell.outputs.append(_error_output("KernelLost", KERNEL_LOST_MESSAGE))
             return cell, self.resources
 
     def _kill_kernel(self) -> None:

@@ -115,3 +115,14 @@ def test_attacker_gains_nothing(graded, student):
 @pytest.mark.parametrize("what", ["submitted", "source", "config"])
 def test_course_files_unchanged(graded, what):
     assert graded["after"][what] == graded["before"][what]
+
+
+@pytest.mark.parametrize("student, status", [
+    ("e_endless_loop", gc.TIMED_OUT),
+    ("e_kill_kernel", gc.KERNEL_DIED),
+    ("v_kernel_killed_after_correct_answers", gc.KERNEL_DIED),
+    ("e_symlink_to_master", gc.INVALID),
+])
+def test_broken_runs_get_their_status(graded, student, status):
+    """The summary tells the instructor what happened (and still grades what it can)."""
+    assert graded["results"][student].status == status
