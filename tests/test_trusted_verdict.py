@@ -17,8 +17,7 @@ from autograder.remote import StudentWorker
 from autograder.trusted import PASS_TEXT, TrustedVerdict
 from nbgrader_helpers import ASSIGNMENT, RELEASE_NOTEBOOK, copy_course, generate_assignment, nbgrader_api
 
-POINTS = {"test_random_sample": 2.0, "test_sigmoid_values": 1.5, "test_sigmoid_stability": 0.5,
-          "test_bce_loss": 2.0, "test_backprop": 3.0, "test_final_accuracy": 1.0}
+POINTS = dict(catalog.POINTS)
 MAX_SCORE = sum(POINTS.values())
 REFERENCE_ANSWERS = {
     "random_sample": inspect.getsource(reference.random_sample),

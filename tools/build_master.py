@@ -19,6 +19,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import reference
+from autograder.catalog import POINTS
+from autograder.checks import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER = ROOT / "source" / "one_neuron" / "one_neuron.ipynb"
@@ -26,24 +28,19 @@ MASTER = ROOT / "source" / "one_neuron" / "one_neuron.ipynb"
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 
-# Graded test cells: grade_id -> (points, student functions the hidden check takes).
-TEST_POINTS = {
-    "test_random_sample": 2,
-    "test_sigmoid_values": 1.5,
-    "test_sigmoid_stability": 0.5,
-    "test_bce_loss": 2,
-    "test_backprop": 3,
-    "test_final_accuracy": 1,
-}
-# Hidden part of every test cell (the calls of docs/design.md).
-HIDDEN_CALLS = {
-    "test_random_sample": ("check_random_sample", "random_sample"),
-    "test_sigmoid_values": ("check_sigmoid_values", "sigmoid"),
-    "test_sigmoid_stability": ("check_sigmoid_stability", "sigmoid"),
-    "test_bce_loss": ("check_bce_loss", "BCELoss"),
-    "test_backprop": ("check_backprop", "backprop"),
-    "test_final_accuracy": ("check_final_accuracy", "sigmoid=sigmoid, backprop=backprop"),
-}
+# Graded test cells and their points: the catalog's table (one source for the notebook,
+# the demo and the tests); whole points are written as integers, as nbgrader shows them.
+TEST_POINTS = {grade_id: int(points) if float(points).is_integer() else points
+               for grade_id, points in POINTS.items()}
+
+
+def hidden_call(grade_id):
+    """(check name, call arguments) of a test cell's hidden part, from checks.CHECKS."""
+    check, names = CHECKS[grade_id]
+    arguments = names[0] if len(names) == 1 else ", ".join(f"{n}={n}" for n in names)
+    return check.__name__, arguments
+
+
 # Answer cells: grade_id -> reference function.
 ANSWERS = {
     "random_sample": reference.random_sample,
@@ -120,7 +117,7 @@ def answer(grade_id):
 
 def test(grade_id, visible):
     """Autograder test cell: visible sanity check, then the hidden check."""
-    check, arguments = HIDDEN_CALLS[grade_id]
+    check, arguments = hidden_call(grade_id)
     source = (
         textwrap.dedent(visible).strip("\n")
         + "\n\n### BEGIN HIDDEN TESTS\n"
