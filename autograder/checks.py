@@ -106,6 +106,13 @@ def _running(what, error_hint=""):
         try:
             yield caught
         except (Exception, SystemExit) as exc:  # any failure of student code
+            if type(exc).__name__ == "NotImplementedError":  # by name: proxies re-raise it too
+                detail = _safe_str(exc).rstrip(".")
+                raise AssertionError(
+                    f"{what}: функция упала с ошибкой NotImplementedError"
+                    f"{': ' + detail if detail else ''}. Похоже, функция ещё не написана: "
+                    "замените заглушку raise NotImplementedError() в ячейке ответа своим кодом."
+                ) from None
             raise AssertionError(
                 f"{what}: функция упала с ошибкой "
                 f"{type(exc).__name__}: "
