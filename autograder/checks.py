@@ -113,10 +113,15 @@ def _running(what, error_hint=""):
                     f"{': ' + detail if detail else ''}. Похоже, функция ещё не написана: "
                     "замените заглушку raise NotImplementedError() в ячейке ответа своим кодом."
                 ) from None
+            detail = _safe_str(exc)
+            # The hints name wrong types (math.exp on an array, `-` on bool labels):
+            # they only fit a TypeError.
+            hint = error_hint if type(exc).__name__ == "TypeError" else ""
+            if hint:
+                detail = detail.rstrip(".")
             raise AssertionError(
-                f"{what}: функция упала с ошибкой "
-                f"{type(exc).__name__}: "
-                f"{_safe_str(exc).rstrip('.') if error_hint else _safe_str(exc)}{error_hint}"
+                f"{what}: функция упала с ошибкой {type(exc).__name__}"
+                f"{': ' + detail if detail else ''}{hint}"
             ) from None
 
 
@@ -204,7 +209,7 @@ def _assert_values(got, expected, *, what, inputs, rtol, atol, candidates=()):
     if np.all(ok):
         return
     hint = _diagnose(got, candidates)
-    message = (f"{what}: значения неверны (допуск rtol={rtol:g}, atol={atol:g}); "
+    message = (f"{what}: значения неверны (допустимая погрешность: относительная {rtol:g}, абсолютная {atol:g}); "
                f"не совпало {int(np.size(ok) - np.sum(ok))} из {np.size(ok)}.\n"
                + _mismatch_report(inputs, got, expected, ~ok))
     if hint:
@@ -592,7 +597,7 @@ def check_bce_loss(BCELoss):
     cases = [
         (p1, y1, None, "BCELoss(x, y), метки float 0/1"),
         (p2, y2, None, "BCELoss(x, y) для массивов формы (3, 4), метки int"),
-        (p4, y4, None, "BCELoss(x, y) с вероятностями 0, 1 и ближе eps=1e-5 к ним"),
+        (p4, y4, None, "BCELoss(x, y) с вероятностями 0, 1 и отстоящими от них меньше чем на eps=1e-5"),
         (p5, y5, 1e-3, "BCELoss(x, y, eps=1e-3)"),
         (p3, y3, None, "BCELoss(x, y), метки bool (как y = X > 0 в ноутбуке)"),
     ]
@@ -748,7 +753,7 @@ def check_backprop(backprop):
             data = (f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n"
                     f"  r = net(x) = {_fmt(r, 4)}\n" if len(x) <= 8 else "")
             message = (
-                f"{what}: неверный шаг градиентного спуска (допуск rtol={BACKPROP_RTOL:g}).\n"
+                f"{what}: неверный шаг градиентного спуска (допустимая относительная погрешность {BACKPROP_RTOL:g}).\n"
                 + data +
                 f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
                 f"= -lr * mean((r - y) * x)\n"

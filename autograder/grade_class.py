@@ -763,7 +763,8 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
         os.environ["ONE_NEURON_UNSAFE"] = "1"
         log("WARNING: --unsafe: student code may run WITHOUT the bubblewrap sandbox "
             "(ONE_NEURON_UNSAFE=1).")
-    workers = workers or os.cpu_count() or 1
+    if workers is None:
+        workers = os.cpu_count() or 1
     if workers < 1:
         raise GradeClassError("--workers must be at least 1")
     if timeout <= 0:
@@ -839,7 +840,9 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
 
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
         for sid, res in results.items():
-            if res.status not in (GRADED, NOT_SUBMITTED):
+            # every student not graded in this run (invalid, missing, not submitted
+            # any more) loses stale grades and files of an earlier run
+            if res.status != GRADED:
                 forget_submission(gb, assignment, sid, course_dir, app)
         if to_grade:
             bar = _progress(len(to_grade))

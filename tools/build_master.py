@@ -71,12 +71,6 @@ def solution_source(function):
     )
 
 
-def strip_solution_markers(source):
-    """Cell source without the solution marker lines (inverse of solution_source)."""
-    markers = (BEGIN_SOLUTION, END_SOLUTION)
-    return "\n".join(line for line in source.split("\n") if line.strip() not in markers)
-
-
 def _metadata(grade_id, *, solution=False, grade=False, locked=True, points=None):
     meta = {
         "grade": grade,
