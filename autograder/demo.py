@@ -10,7 +10,6 @@
 """
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,17 +62,11 @@ def sample_answers():
 
 def build_sample_course(course):
     """Scratch course with the master, the release and one submission per sample."""
-    import nbformat
-
     from . import samples
+    from .synthetic_class import copy_course
 
-    if course.exists():
-        shutil.rmtree(course)
-    course.mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source", course / "source")
-    shutil.copytree(ROOT / "release", course / "release")
-    release_nb = nbformat.read(ROOT / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    copy_course(course)
+    release_nb = samples.read_release(course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     expected = {}
     for name, make, points in sample_answers():
         samples.write_submission(course, name, make(release_nb))
@@ -113,7 +106,7 @@ def format_table(scores, expected):
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def run_samples(unsafe):
+def run_samples():
     _nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=ROOT)
     course = ROOT / ".demo" / "samples"
     expected = build_sample_course(course)
@@ -136,7 +129,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.unsafe:
         os.environ["ONE_NEURON_UNSAFE"] = "1"
-    ok = run_samples(args.unsafe)
+    ok = run_samples()
     if not args.skip_class:
         from . import grade_class, synthetic_class
 
@@ -144,7 +137,7 @@ def main(argv=None):
         print()
         print(f"Synthetic class in {course.relative_to(ROOT)} (36 gradable, 7 broken, 1 missing):", flush=True)
         synthetic_class.main([str(course)])
-        class_args = ["--course-dir", str(course), ASSIGNMENT, "--roster", str(ROOT / "demo" / "roster.csv"),
+        class_args = ["--course-dir", str(course), ASSIGNMENT, "--roster", str(course / "roster.csv"),
                       "--timeout", "60", *(["--unsafe"] if args.unsafe else [])]
         print("$ python -m autograder.grade_class " + " ".join(class_args), flush=True)
         class_status = grade_class.main(class_args)

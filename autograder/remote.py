@@ -140,10 +140,7 @@ def student_error(type_name: str, message: str) -> StudentError:
         cls = type(type_name, bases, {"__module__": "student"})
         if len(_ERROR_CLASSES) < 1000:
             _ERROR_CLASSES[type_name] = cls
-    error = cls(message)
-    # KeyError's str() adds quotes; keep the student's text as it was.
-    error.student_message = message
-    return error
+    return cls(message)
 
 
 def _is_warning_pair(item) -> bool:
@@ -224,8 +221,6 @@ class StudentWorker:
         raise WorkerFailure("не удалось запустить процесс с кодом студента")
 
     def _start_process(self) -> None:
-        if self.sandboxed is None:
-            self.sandboxed = sandbox.require_sandbox(self.unsafe)
         with open(WORKER_SOURCE_PATH, encoding="utf-8") as handle:
             source = handle.read()
         req_read, req_write = os.pipe()
@@ -534,15 +529,7 @@ def _uses_reference(encoded) -> bool:
             and encoded["__net__"]["activation"] == "reference")
 
 
-def _contains_unsupported(value, decoded: bool = False) -> bool:
-    if decoded:
-        if isinstance(value, wire.Unsupported):
-            return True
-        if type(value) in (tuple, list):
-            return any(_contains_unsupported(item, True) for item in value)
-        if type(value) is dict:
-            return any(_contains_unsupported(item, True) for item in value.values())
-        return False
+def _contains_unsupported(value) -> bool:
     if type(value) is dict:
         if "__unsupported__" in value:
             return True

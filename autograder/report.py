@@ -24,15 +24,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-GRADED_STATUSES = ("graded", "late")
+from autograder.grade_class import GRADED, LATE, STATUSES  # noqa: E402
+
+GRADED_STATUSES = (GRADED, LATE)
 PLOTS = {
     "scores": "scores.png",
     "cell_pass_rate": "cell_pass_rate.png",
     "statuses": "statuses.png",
     "time_per_submission": "time_per_submission.png",
 }
-STATUS_ORDER = ("graded", "late", "timed out", "kernel died", "invalid notebook",
-                "missing notebook", "not submitted", "grading error")
+STATUS_ORDER = STATUSES
 
 
 def plot_data(results) -> dict:
@@ -134,7 +135,7 @@ def render_html(results, data: dict, assignment: str) -> str:
     for r in sorted(results, key=lambda r: r.student_id):
         cells = "".join(
             f"<td>{_fmt(r.cells[n][0]) if n in r.cells else ''}</td>" for n in cell_names)
-        cls = "bad" if r.status not in GRADED_STATUSES + ("not submitted",) else ""
+        cls = "bad" if r.needs_instructor else ""
         rows.append(
             f"<tr class='{cls}'><td>{esc(r.student_id)}</td><td>{esc(r.status)}</td>"
             f"<td>{_fmt(r.score)}</td><td>{_fmt(r.max_score)}</td>{cells}"

@@ -133,10 +133,11 @@ def allocate_uid() -> int:
 
     Derived from the grader's pid and a per-process counter: two graders
     running at the same time have different pids, and one grader cycles
-    through 1024 uids before reusing one (its earlier sandboxes are gone by
-    then).  No /etc/passwd entry is needed.
+    through 256 uids before reusing one (its earlier sandboxes are gone by
+    then).  pid < 2**22 (Linux's largest pid_max) times 256 stays below
+    SANDBOX_UID_RANGE, so no two pids share a uid.  No /etc/passwd entry is needed.
     """
-    return SANDBOX_UID_BASE + (os.getpid() * 1024 + next(_uid_counter) % 1024) % SANDBOX_UID_RANGE
+    return SANDBOX_UID_BASE + (os.getpid() * 256 + next(_uid_counter) % 256) % SANDBOX_UID_RANGE
 
 
 def unsafe_requested(unsafe: bool | None = None) -> bool:

@@ -234,10 +234,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
-        if not self.sandboxed:
-            return sandbox.limited_argv(cmd, self.limits)
-        return sandbox.sandboxed_argv(
+        return sandbox.build_command(
             cmd,
+            sandboxed=self.sandboxed,
             rw_binds=[self._runtime_dir],
             ro_binds=student_file_binds(self._student_dir, self.excluded_names),
             limits=self.limits,
