@@ -24,7 +24,7 @@ sandbox-check: venv
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q bubblewrap >/dev/null; \
 	  else echo "cannot install bubblewrap: run 'apt-get install bubblewrap' as root" >&2; exit 1; fi; }
-	@$(BIN)/python -c "from autograder.sandbox import require_sandbox; require_sandbox()" \
+	@$(BIN)/python -c "from autograder.sandbox.bubblewrap import require_sandbox; require_sandbox()" \
 	  && echo "sandbox: bubblewrap works"
 
 # The master notebook is built from autograder/reference.py and the text in
@@ -36,11 +36,11 @@ release: master
 	$(BIN)/nbgrader generate_assignment one_neuron --force --create
 
 demo: venv sandbox-check
-	$(BIN)/python -m autograder.demo
+	$(BIN)/python -m demo
 
 # Grade the class in submitted/ (or ARGS="--zip export.zip --lms moodle ...").
 grade: venv sandbox-check
-	$(BIN)/python -m autograder.grade_class one_neuron $(ARGS)
+	$(BIN)/python -m autograder.classgrade one_neuron $(ARGS)
 
 test: venv sandbox-check
 	$(BIN)/python -m pytest

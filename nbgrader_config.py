@@ -1,15 +1,23 @@
 """nbgrader configuration of the course (the repository root is the course directory)."""
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
-    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
-)
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
-from autograder.feedback import StripHiddenTests
-from autograder.sandboxed_kernel import SandboxedExecute
-from autograder.submission_guard import RejectSymlinks
-from autograder.trusted import RestoreCellMetadata, TrustedVerdict
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+
+from autograder.preprocessors.reject_symlinks import RejectSymlinks
+from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+from autograder.preprocessors.strip_hidden_tests import StripHiddenTests
+from autograder.preprocessors.trusted_verdict import RestoreCellMetadata, TrustedVerdict
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -26,8 +34,13 @@ c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
 # First of all, a submission with any symlink is refused (RejectSymlinks): nbgrader
 # follows them as the grader (the master notebook, gradebook.db...).
 c.Autograde.sanitize_preprocessors = [
-    RejectSymlinks, RestoreCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec,
-    OverwriteCells, CheckCellMetadata,
+    RejectSymlinks,
+    RestoreCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
 ]
 # The kernel runs the notebook in the sandbox without the hidden tests (and
 # survives a dead kernel); TrustedVerdict then replaces the outputs of every

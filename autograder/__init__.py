@@ -1,8 +1,7 @@
 """Grading package of the "one neuron from scratch" nbgrader course.
 
-reference  -- the reference solution (single source of truth for the notebook)
-checks     -- one check per graded cell; each takes the implementation as argument
+assignment     -- this assignment: its contract, the reference solution and the checks
+preprocessors  -- nbgrader preprocessors of the course, one per module
+sandbox        -- bubblewrap, the verdict worker that runs student code, its client
+classgrade     -- the class-grading command
 """
-
-ASSIGNMENT = "one_neuron"
-NOTEBOOK = "one_neuron"

@@ -1,12 +1,12 @@
-"""Benchmark: plain sequential `nbgrader autograde` vs `python -m autograder.grade_class`.
+"""Benchmark: plain sequential `nbgrader autograde` vs `python -m autograder.classgrade`.
 
     PATH=.venv/bin:$PATH python benchmarks/bench_class_grading.py [--size 20] [--workers N]
 
 1. Builds a synthetic class of ``--size`` gradable submissions
-   (``autograder.synthetic_class``, no broken ones) in a temporary course.
+   (``fixtures.synthetic_class``, no broken ones) in a temporary course.
 2. Grades one copy with ONE plain ``nbgrader autograde one_neuron`` CLI call
    (what an instructor runs; sequential) and another copy with
-   ``python -m autograder.grade_class one_neuron --no-feedback`` (same work:
+   ``python -m autograder.classgrade one_neuron --no-feedback`` (same work:
    autograde only), both as subprocesses, start-up included.
 3. Checks that every grade of every cell is identical in the two gradebooks.
 4. Prints seconds per submission both ways and the ratio, then a breakdown of
@@ -16,6 +16,7 @@
 Timings are wall-clock and depend on the machine's load: the load average is
 printed next to them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import ASSIGNMENT  # noqa: E402
-from autograder import grade_class as gc  # noqa: E402
-from autograder import synthetic_class  # noqa: E402
+from autograder.assignment.contract import ASSIGNMENT  # noqa: E402
+from autograder.classgrade import command as gc  # noqa: E402
+from fixtures import synthetic_class  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -60,8 +61,10 @@ def scores(course: Path) -> dict:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {sub.student.id: {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
-                for sub in gb.assignment_submissions(ASSIGNMENT)}
+        return {
+            sub.student.id: {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
+            for sub in gb.assignment_submissions(ASSIGNMENT)
+        }
 
 
 def breakdown(course: Path, students: list[str]) -> dict:
@@ -77,6 +80,7 @@ def breakdown(course: Path, students: list[str]) -> dict:
                 return fn(*a, **kw)
             finally:
                 phases[key] += time.perf_counter() - t0
+
         return wrapped
 
     class TimedAutograde(Autograde):
@@ -88,8 +92,7 @@ def breakdown(course: Path, students: list[str]) -> dict:
                     name = "notebook execution (kernel)"
                     # setup_kernel calls these through self: time them per instance
                     pp.start_new_kernel = timer("kernel start", pp.start_new_kernel)
-                    pp.start_new_kernel_client = timer("kernel start",
-                                                       pp.start_new_kernel_client)
+                    pp.start_new_kernel_client = timer("kernel start", pp.start_new_kernel_client)
                 elif name == "TrustedVerdict":
                     name = "trusted verdicts (sandboxed worker)"
                 else:
@@ -107,8 +110,9 @@ def breakdown(course: Path, students: list[str]) -> dict:
     n = len(students)
     out = {k: v / n for k, v in phases.items()}
     out["notebook execution (kernel)"] -= out.get("kernel start", 0.0)
-    out["nbgrader overhead (files, gradebook, export)"] = total / n - sum(
-        v for k, v in phases.items() if k != "kernel start") / n
+    out["nbgrader overhead (files, gradebook, export)"] = (
+        total / n - sum(v for k, v in phases.items() if k != "kernel start") / n
+    )
     out["total"] = total / n
     return out
 
@@ -117,11 +121,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run both ways this many times, alternating; report the best")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run both ways this many times, alternating; report the best",
+    )
     parser.add_argument("--unsafe", action="store_true", help="without the sandbox")
-    parser.add_argument("--breakdown-of", type=int, default=3,
-                        help="notebooks timed phase by phase (0: skip)")
+    parser.add_argument(
+        "--breakdown-of", type=int, default=3, help="notebooks timed phase by phase (0: skip)"
+    )
     parser.add_argument("--keep", type=Path, help="keep the temporary courses here")
     args = parser.parse_args(argv)
     env = _env(args.unsafe)
@@ -137,7 +146,7 @@ def main(argv=None) -> int:
         if prof.exists():
             shutil.rmtree(prof)
         shutil.copytree(course, prof)
-        cmd = [sys.executable, "-m", "autograder.grade_class", ASSIGNMENT, "--no-feedback"]
+        cmd = [sys.executable, "-m", "autograder.classgrade", ASSIGNMENT, "--no-feedback"]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
         runs_plain, runs_ours, loads = [], [], [os.getloadavg()[0]]
@@ -147,8 +156,13 @@ def main(argv=None) -> int:
                 if target.exists():
                     shutil.rmtree(target)
                 shutil.copytree(course, target)
-            runs_plain.append(timed([str(BIN / "nbgrader"), "autograde", ASSIGNMENT,
-                                     "--log-level=ERROR"], plain, env))
+            runs_plain.append(
+                timed(
+                    [str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--log-level=ERROR"],
+                    plain,
+                    env,
+                )
+            )
             loads.append(os.getloadavg()[0])
             runs_ours.append(timed(cmd, ours, env))
             loads.append(os.getloadavg()[0])
@@ -159,19 +173,29 @@ def main(argv=None) -> int:
         n = args.size
         same = a == b and len(a) == n
         print()
-        print(f"submissions: {n}; cores: {os.cpu_count()}; "
-              f"workers: {args.workers or os.cpu_count()}; "
-              f"sandbox: {'off (--unsafe)' if args.unsafe else 'on'}")
-        print(f"load average (1 min) before/last between/after: {load0:.1f} / {load1:.1f} / "
-              f"{load2:.1f}  (other work on the machine makes the figures noisy)")
-        print(f"plain `nbgrader autograde` (1 call, sequential): {t_plain:7.1f} s  "
-              f"= {t_plain / n:5.2f} s per submission")
-        print(f"`grade_class --no-feedback`:                     {t_ours:7.1f} s  "
-              f"= {t_ours / n:5.2f} s per submission")
+        print(
+            f"submissions: {n}; cores: {os.cpu_count()}; "
+            f"workers: {args.workers or os.cpu_count()}; "
+            f"sandbox: {'off (--unsafe)' if args.unsafe else 'on'}"
+        )
+        print(
+            f"load average (1 min) before/last between/after: {load0:.1f} / {load1:.1f} / "
+            f"{load2:.1f}  (other work on the machine makes the figures noisy)"
+        )
+        print(
+            f"plain `nbgrader autograde` (1 call, sequential): {t_plain:7.1f} s  "
+            f"= {t_plain / n:5.2f} s per submission"
+        )
+        print(
+            f"`grade_class --no-feedback`:                     {t_ours:7.1f} s  "
+            f"= {t_ours / n:5.2f} s per submission"
+        )
         if args.repeat > 1:
-            print(f"  (best of {args.repeat}; all runs: plain "
-                  f"{', '.join(f'{t:.1f}' for t in runs_plain)} s, grade_class "
-                  f"{', '.join(f'{t:.1f}' for t in runs_ours)} s)")
+            print(
+                f"  (best of {args.repeat}; all runs: plain "
+                f"{', '.join(f'{t:.1f}' for t in runs_plain)} s, grade_class "
+                f"{', '.join(f'{t:.1f}' for t in runs_ours)} s)"
+            )
         print(f"speed-up: {t_plain / t_ours:.2f}x")
         print(f"scores identical for all {len(a)} submissions: {'yes' if same else 'NO'}")
         if not same:
@@ -181,25 +205,31 @@ def main(argv=None) -> int:
         results = json.loads((ours / "reports" / "results.json").read_text())["students"]
         per_nb = [r["timing"].get("autograde", 0.0) for r in results if r["timing"]]
         if per_nb:
-            print(f"grade_class: autograde per notebook inside a worker: mean "
-                  f"{sum(per_nb) / len(per_nb):.2f} s (min {min(per_nb):.2f}, "
-                  f"max {max(per_nb):.2f}) with workers in parallel")
+            print(
+                f"grade_class: autograde per notebook inside a worker: mean "
+                f"{sum(per_nb) / len(per_nb):.2f} s (min {min(per_nb):.2f}, "
+                f"max {max(per_nb):.2f}) with workers in parallel"
+            )
 
         if args.breakdown_of:
-            students = sorted(a)[:args.breakdown_of]
+            students = sorted(a)[: args.breakdown_of]
             phases = breakdown(prof, students)
             total = phases.pop("total")
             print()
-            print(f"where one notebook's autograde goes (in-process, sequential, mean of "
-                  f"{len(students)}): {total:.2f} s")
+            print(
+                f"where one notebook's autograde goes (in-process, sequential, mean of "
+                f"{len(students)}): {total:.2f} s"
+            )
             for key, value in sorted(phases.items(), key=lambda kv: -kv[1]):
                 print(f"  {key:48s} {value:6.2f} s  {100 * value / total:4.0f} %")
             cores = os.cpu_count() or 1
             overhead = phases.get("nbgrader overhead (files, gradebook, export)", 0.0)
-            print(f"floor: one kernel start + execution + verdicts per notebook, spread "
-                  f"over {cores} cores: ~{(total - max(0.0, overhead)) / cores:.2f} s per "
-                  f"submission without nbgrader overhead, ~{total / cores:.2f} s with it "
-                  f"(plain CLI start-up ~6 s once per call is extra)")
+            print(
+                f"floor: one kernel start + execution + verdicts per notebook, spread "
+                f"over {cores} cores: ~{(total - max(0.0, overhead)) / cores:.2f} s per "
+                f"submission without nbgrader overhead, ~{total / cores:.2f} s with it "
+                f"(plain CLI start-up ~6 s once per call is extra)"
+            )
         return 0 if same else 1
     finally:
         if not args.keep:

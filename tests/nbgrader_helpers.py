@@ -10,6 +10,7 @@ Small shared API for tests (each nbgrader CLI call costs seconds of start-up):
 Everything runs with the course's own ``nbgrader_config.py`` and with the
 virtualenv's ``bin`` on PATH (nbgrader runs ``alembic`` from PATH).
 """
+
 import os
 import shutil
 import sys

@@ -5,13 +5,15 @@ three functions, run every check of CHECKS and compare the earned points with
 the entry's expectations.  The module-level summary prints the figures
 (`pytest -s` shows them).
 """
+
 import collections
 import warnings
 
 import numpy as np
 import pytest
 
-from autograder import catalog, checks, reference, samples
+from autograder.assignment import checks, reference
+from fixtures import catalog, samples
 
 SUMMARY = {}
 
@@ -49,7 +51,8 @@ def earned_points(entry):
         else:
             if grade_id not in _REFERENCE_ONLY:
                 _REFERENCE_ONLY[grade_id] = _run_check(
-                    grade_id, {name: getattr(reference, name) for name in names})
+                    grade_id, {name: getattr(reference, name) for name in names}
+                )
             points[grade_id], message = _REFERENCE_ONLY[grade_id]
         if message is not None:
             messages[grade_id] = message
@@ -62,7 +65,9 @@ def test_entry_earns_expected_points(entry):
     points, messages = earned_points(entry)
     SUMMARY[entry.name] = points
     expected = entry.expected_points()
-    diff = {cell: (points[cell], expected[cell]) for cell in points if points[cell] != expected[cell]}
+    diff = {
+        cell: (points[cell], expected[cell]) for cell in points if points[cell] != expected[cell]
+    }
     assert not diff, f"{entry.name}: (got, expected) {diff}; messages {messages}"
     for cell in entry.loses:  # a lost cell explains itself in Russian
         assert any("а" <= ch <= "я" for ch in messages[cell].lower()), messages[cell]
@@ -96,16 +101,23 @@ def test_summary_figures():
     correct = [e for e in catalog.ENTRIES if e.correct]
     mistakes = [e for e in catalog.ENTRIES if not e.correct]
     full = sum(SUMMARY[e.name] == catalog.POINTS for e in correct)
-    caught = sum(any(SUMMARY[e.name][c] == 0 for c in catalog.OWN_CELLS[e.function])
-                 for e in mistakes)
-    foreign = sum(any(SUMMARY[e.name][c] < catalog.POINTS[c]
-                      for c in catalog.POINTS
-                      if c not in catalog.OWN_CELLS[e.function] and c != "test_final_accuracy")
-                  for e in catalog.ENTRIES)
+    caught = sum(
+        any(SUMMARY[e.name][c] == 0 for c in catalog.OWN_CELLS[e.function]) for e in mistakes
+    )
+    foreign = sum(
+        any(
+            SUMMARY[e.name][c] < catalog.POINTS[c]
+            for c in catalog.POINTS
+            if c not in catalog.OWN_CELLS[e.function] and c != "test_final_accuracy"
+        )
+        for e in catalog.ENTRIES
+    )
     by_function = collections.Counter(e.function for e in mistakes)
-    print(f"\ncatalog: {len(correct)} correct at full marks: {full}/{len(correct)}; "
-          f"{len(mistakes)} mistakes caught in their own cell: {caught}/{len(mistakes)} "
-          f"({dict(by_function)}); entries affecting another function's cell: {foreign}")
+    print(
+        f"\ncatalog: {len(correct)} correct at full marks: {full}/{len(correct)}; "
+        f"{len(mistakes)} mistakes caught in their own cell: {caught}/{len(mistakes)} "
+        f"({dict(by_function)}); entries affecting another function's cell: {foreign}"
+    )
     assert full == len(correct)
     assert caught == len(mistakes)
     assert foreign == 0
@@ -118,8 +130,11 @@ def release_nb():
 
 
 def _answers(nb):
-    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
-            if cell.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 def test_answer_cells_of_release_are_the_catalogs(release_nb):
@@ -136,8 +151,9 @@ def test_build_submission_replaces_only_named_answer_cells(release_nb):
     assert changed == set(catalog.ANSWER_CELLS.values())  # reference elsewhere, entry here
     assert _answers(nb)["backprop"] == entry.code
     others = [c.source for c in nb.cells if not c.metadata.get("nbgrader", {}).get("solution")]
-    assert others == [c.source for c in release_nb.cells
-                      if not c.metadata.get("nbgrader", {}).get("solution")]
+    assert others == [
+        c.source for c in release_nb.cells if not c.metadata.get("nbgrader", {}).get("solution")
+    ]
     assert samples.untouched(release_nb) == release_nb
     assert samples.untouched(release_nb) is not release_nb
 
@@ -169,12 +185,15 @@ def test_correct_splits_hold_on_arbitrary_data(entry):
     split = implementations(entry)["random_sample"]
 
     @settings(max_examples=15, deadline=None, derandomize=True)
-    @given(sizes=st.lists(st.integers(1, 25), min_size=1, max_size=4),
-           fraction=st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.8, 0.95]),
-           seed=st.integers(0, 2**31 - 1))
+    @given(
+        sizes=st.lists(st.integers(1, 25), min_size=1, max_size=4),
+        fraction=st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.8, 0.95]),
+        seed=st.integers(0, 2**31 - 1),
+    )
     def holds(sizes, fraction, seed):
-        X, y = checks._split_case(np.random.default_rng(seed), sizes,
-                                  list(range(len(sizes))), None, True, int)
+        X, y = checks._split_case(
+            np.random.default_rng(seed), sizes, list(range(len(sizes))), None, True, int
+        )
         np.random.seed(seed)
         checks._check_one_split(split, X, y, fraction, "hypothesis")
 

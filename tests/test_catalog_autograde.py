@@ -5,6 +5,7 @@ kernel, trusted verdicts).  Per-cell scores of every submission must equal the
 catalog's expectations, and grading the same submission twice must give the
 same scores.
 """
+
 import os
 import warnings
 from pathlib import Path
@@ -12,22 +13,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 from nbgrader.api import Gradebook
-
-from autograder import catalog, checks, remote, samples
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment, nbgrader_api
+
+from autograder.assignment import checks
+from autograder.sandbox import remote
+from fixtures import catalog, samples
 
 # A representative sample: every function, correct and wrong, each kind of cell lost.
 SAMPLE = [
-    "sig_tanh",             # correct variant: full marks
-    "bp_average",           # correct variant whose backprop returns the net (`return net`):
-                            # needs the worker to accept a returned Net argument
-    "rs_not_stratified",    # random_sample cell only
-    "sig_naive",            # stability cell only (0.5)
-    "sig_math_exp",         # both sigmoid cells and the final accuracy
-    "bce_seed_defect",      # BCE cell only
-    "bce_no_clip",          # BCE cell only (the demo's BCE sample)
-    "bp_sign",              # backprop cell and the final accuracy
-    "bp_mse",               # backprop cell only
+    "sig_tanh",  # correct variant: full marks
+    "bp_average",  # correct variant whose backprop returns the net (`return net`):
+    # needs the worker to accept a returned Net argument
+    "rs_not_stratified",  # random_sample cell only
+    "sig_naive",  # stability cell only (0.5)
+    "sig_math_exp",  # both sigmoid cells and the final accuracy
+    "bce_seed_defect",  # BCE cell only
+    "bce_no_clip",  # BCE cell only (the demo's BCE sample)
+    "bp_sign",  # backprop cell and the final accuracy
+    "bp_mse",  # backprop cell only
 ]
 ZERO = {cell: 0.0 for cell in catalog.POINTS}
 # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings; not ours.
@@ -53,8 +56,11 @@ def autograde(course, student, nb):
     assert result["success"], result.get("error", "") + result.get("log", "")
     with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
         notebook = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
-        return {grade.name: grade.auto_score for grade in notebook.grades
-                if grade.name in catalog.POINTS}
+        return {
+            grade.name: grade.auto_score
+            for grade in notebook.grades
+            if grade.name in catalog.POINTS
+        }
 
 
 def test_perfect_submission_full_marks(course, release_nb):
@@ -74,7 +80,7 @@ def test_entry_scores_match_catalog(course, release_nb, name):
 
 def test_demo_samples_are_in_the_autograded_sample():
     """`make demo` shows these mistakes; their expected points are proven here."""
-    from autograder import demo
+    import demo.__main__ as demo
 
     assert set(demo.DEMO_MISTAKES) <= set(SAMPLE)
 

@@ -1,9 +1,10 @@
-"""Tests of autograder.checks: the reference passes, wrong code fails, silently.
+"""Tests of autograder.assignment.checks: the reference passes, wrong code fails, silently.
 
 Each check must accept the reference, reject several wrong implementations
 with a Russian message, never write to stdout/stderr, give the same verdict on
 every run, and only *call* the implementation (so a proxy works too).
 """
+
 import math
 import warnings
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder import checks, reference
+from autograder.assignment import checks, reference
 
 REFERENCE = {
     "random_sample": reference.random_sample,
@@ -156,8 +157,9 @@ def test_reference_passes(grade_id):
     run(grade_id)
 
 
-@pytest.mark.parametrize("grade_id,function,impl,fragment", WRONG,
-                         ids=[f"{w[0]}-{w[2].__name__}" for w in WRONG])
+@pytest.mark.parametrize(
+    "grade_id,function,impl,fragment", WRONG, ids=[f"{w[0]}-{w[2].__name__}" for w in WRONG]
+)
 def test_wrong_code_fails_with_named_mistake(grade_id, function, impl, fragment):
     """Does the check reject a typical mistake and name it in Russian?"""
     with pytest.raises(AssertionError) as info:
@@ -229,12 +231,15 @@ def _hostile(kind, function):
             X, y = args[0], args[1]
             return tuple(np.zeros_like(a[: len(a) // 2]).view(AlwaysClose) for a in (X, X, y, y))
         return np.zeros(np.shape(args[0])).view(AlwaysClose)
+
     return fn
 
 
 @pytest.mark.parametrize("kind", ["eq", "subclass"])
-@pytest.mark.parametrize("grade_id", ["test_random_sample", "test_sigmoid_values",
-                                      "test_sigmoid_stability", "test_bce_loss"])
+@pytest.mark.parametrize(
+    "grade_id",
+    ["test_random_sample", "test_sigmoid_values", "test_sigmoid_stability", "test_bce_loss"],
+)
 def test_objects_that_claim_equality_fail(grade_id, kind):
     """Can a returned object that 'equals everything' pass a check? It must not."""
     function = checks.CHECKS[grade_id][1][0]
@@ -256,6 +261,7 @@ def test_backprop_setting_hostile_parameters_fails():
 @pytest.mark.parametrize("error", [ZeroDivisionError, NotImplementedError, SystemExit])
 def test_exception_becomes_assertion_naming_it(grade_id, error):
     """Does an exception in student code become an AssertionError that names it?"""
+
     def broken(*args, **kwargs):
         raise error("boom")
 
@@ -268,11 +274,13 @@ def test_exception_becomes_assertion_naming_it(grade_id, error):
 def _noisy(fn, warn=True):
     def wrapper(*args, **kwargs):
         import sys
+
         print("stdout from student")
         print("stderr from student", file=sys.stderr)
         if warn:
-            warnings.warn("student warning")
+            warnings.warn("student warning", stacklevel=2)
         return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -285,8 +293,12 @@ def test_checks_write_nothing(grade_id, variant, capfd):
     # Any warning fails the stability check (it would reach stderr in the notebook).
     warn = not (grade_id == "test_sigmoid_stability" and variant == "reference")
     # Only the first function is wrong (two mistakes can cancel out).
-    impls = {name: _noisy(wrong[name] if variant == "wrong" and name == names[0]
-                          else REFERENCE[name], warn) for name in names}
+    impls = {
+        name: _noisy(
+            wrong[name] if variant == "wrong" and name == names[0] else REFERENCE[name], warn
+        )
+        for name in names
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning escaping the check would raise here
         if variant == "wrong":
@@ -308,13 +320,16 @@ def test_naive_sigmoid_warnings_do_not_escape(capfd):
 
 
 # ---------------------------------------------------------- determinism
-@pytest.mark.parametrize("grade_id,function,impl", [
-    ("test_random_sample", "random_sample", rs_wrong_order),
-    ("test_sigmoid_values", "sigmoid", sig_wrong_sign),
-    ("test_bce_loss", "BCELoss", bce_seed),
-    ("test_backprop", "backprop", bp_mse),
-    ("test_final_accuracy", "backprop", bp_noop),
-])
+@pytest.mark.parametrize(
+    "grade_id,function,impl",
+    [
+        ("test_random_sample", "random_sample", rs_wrong_order),
+        ("test_sigmoid_values", "sigmoid", sig_wrong_sign),
+        ("test_bce_loss", "BCELoss", bce_seed),
+        ("test_backprop", "backprop", bp_mse),
+        ("test_final_accuracy", "backprop", bp_noop),
+    ],
+)
 def test_messages_repeat(grade_id, function, impl):
     """Same code, same message on every run."""
     messages = set()
@@ -355,7 +370,8 @@ def test_final_accuracy_split_is_the_notebooks():
     assert (len(X_train), len(X_val), len(X_test)) == (64, 16, 20)
     assert np.array_equal(y_test, reference.target(X_test))
     assert sorted(np.concatenate([X_train, X_val, X_test])) == sorted(
-        np.linspace(reference.X_LOW, reference.X_HIGH, reference.N_POINTS))
+        np.linspace(reference.X_LOW, reference.X_HIGH, reference.N_POINTS)
+    )
 
 
 # ------------------------------------------------------------ proxy-like
@@ -372,7 +388,7 @@ class CallOnly:
 
 
 def remote_like_backprop(net, x, y, lr=0.01):
-    """Mimics autograder.remote: the net travels as {w, b, activation} and back."""
+    """Mimics autograder.sandbox.remote: the net travels as {w, b, activation} and back."""
     assert isinstance(net, reference.Net)
     copy = checks.CheckNet(net.w, net.b, net.activation)
     reference.backprop(copy, np.array(x), np.array(y), lr=lr)
@@ -413,8 +429,10 @@ def _mean_bce(w, b, x, y):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    w=st.floats(-1.5, 1.5), b=st.floats(-1, 1),
-    seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50),
+    w=st.floats(-1.5, 1.5),
+    b=st.floats(-1, 1),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 50),
 )
 def test_closed_form_step_matches_finite_differences(w, b, seed, n):
     """Is -lr * mean((r - y) x) the gradient step of the mean BCE?
@@ -447,10 +465,15 @@ def test_chain_rule_with_safe_division_within_backprop_tolerance(w, b, seed):
     rs = np.clip(r, 1e-5, 1 - 1e-5)
     chain = (-y / rs + (1 - y) / (1 - rs)) * r * (1 - r)
     simple = r - y
-    assert np.allclose(np.mean(chain * x), np.mean(simple * x),
-                       rtol=checks.BACKPROP_RTOL / 10, atol=checks.BACKPROP_ATOL)
-    assert np.allclose(np.mean(chain), np.mean(simple),
-                       rtol=checks.BACKPROP_RTOL / 10, atol=checks.BACKPROP_ATOL)
+    assert np.allclose(
+        np.mean(chain * x),
+        np.mean(simple * x),
+        rtol=checks.BACKPROP_RTOL / 10,
+        atol=checks.BACKPROP_ATOL,
+    )
+    assert np.allclose(
+        np.mean(chain), np.mean(simple), rtol=checks.BACKPROP_RTOL / 10, atol=checks.BACKPROP_ATOL
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -490,13 +513,38 @@ def test_exception_with_broken_str_is_still_reported():
 
 # ------------------------------------------------------------ odd returns
 ODD_VALUES = [
-    None, "0.5", b"x", {"a": 1}, [0.5], (0.5,), [[0.5]], np.array(["a", "b"]),
-    np.array([None, 1], dtype=object), np.array([np.nan]), np.array(np.nan), float("nan"),
-    float("inf"), 10**30, 1j, np.complex128(1j), np.datetime64("2020-01-01"),
-    np.array([1, 2], dtype="datetime64[D]"), True, np.bool_(True), np.float32(0.5),
-    np.zeros((0,)), np.zeros((2, 0)), np.ma.masked_array([0.5, 0.5], mask=[1, 0]),
-    range(4), (np.zeros(2),) * 4, (np.zeros(2),) * 3, (None,) * 4,
-    ("a",) * 4, [np.array(1.0)] * 4, (np.array(["a"]),) * 4, (np.zeros((2, 2, 2)),) * 4,
+    None,
+    "0.5",
+    b"x",
+    {"a": 1},
+    [0.5],
+    (0.5,),
+    [[0.5]],
+    np.array(["a", "b"]),
+    np.array([None, 1], dtype=object),
+    np.array([np.nan]),
+    np.array(np.nan),
+    float("nan"),
+    float("inf"),
+    10**30,
+    1j,
+    np.complex128(1j),
+    np.datetime64("2020-01-01"),
+    np.array([1, 2], dtype="datetime64[D]"),
+    True,
+    np.bool_(True),
+    np.float32(0.5),
+    np.zeros((0,)),
+    np.zeros((2, 0)),
+    np.ma.masked_array([0.5, 0.5], mask=[1, 0]),
+    range(4),
+    (np.zeros(2),) * 4,
+    (np.zeros(2),) * 3,
+    (None,) * 4,
+    ("a",) * 4,
+    [np.array(1.0)] * 4,
+    (np.array(["a"]),) * 4,
+    (np.zeros((2, 2, 2)),) * 4,
 ]
 
 
@@ -516,8 +564,10 @@ def _verdicts_on_odd_values(make_impls, grade_id):
     return problems
 
 
-@pytest.mark.parametrize("grade_id", ["test_random_sample", "test_sigmoid_values",
-                                      "test_sigmoid_stability", "test_bce_loss"])
+@pytest.mark.parametrize(
+    "grade_id",
+    ["test_random_sample", "test_sigmoid_values", "test_sigmoid_stability", "test_bce_loss"],
+)
 def test_odd_return_values_fail_cleanly(grade_id):
     """Whatever the function returns, the check ends in an AssertionError, never a crash."""
     function = checks.CHECKS[grade_id][1][0]
@@ -531,10 +581,12 @@ def test_odd_return_values_fail_cleanly(grade_id):
 @pytest.mark.parametrize("grade_id", ["test_backprop", "test_final_accuracy"])
 def test_odd_parameters_fail_cleanly(grade_id):
     """Whatever backprop stores in net.w and net.b, the check fails cleanly."""
+
     def make(value):
         def backprop(net, x, y, lr=0.01):
             net.w = value
             net.b = value
+
         return {**REFERENCE, "backprop": backprop}
 
     assert _verdicts_on_odd_values(make, grade_id) == {}

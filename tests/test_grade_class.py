@@ -1,10 +1,11 @@
-"""Tests of the class grading command (autograder.grade_class).
+"""Tests of the class grading command (autograder.classgrade.command).
 
 They grade a small fixture course (two answer cells, two graded cells, plain
 nbgrader configuration), so that they test the orchestration -- collection,
 statuses, parallel workers, gradebook merging, re-runs -- independently of the
 course's notebook and sandbox.
 """
+
 import csv
 import hashlib
 import json
@@ -19,40 +20,58 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import grade_class as gc
+from autograder.classgrade import command as gc
 
 VENV_BIN = Path(sys.executable).parent
-GOOD = {"double": "def double(x):\n    return 2 * x",
-        "sigmoid": "def sigmoid(x):\n    return 1 / (1 + np.exp(-x))"}
-BAD_DOUBLE = {"double": "def double(x):\n    return 3 * x",
-              "sigmoid": GOOD["sigmoid"]}
+GOOD = {
+    "double": "def double(x):\n    return 2 * x",
+    "sigmoid": "def sigmoid(x):\n    return 1 / (1 + np.exp(-x))",
+}
+BAD_DOUBLE = {"double": "def double(x):\n    return 3 * x", "sigmoid": GOOD["sigmoid"]}
 BAD_SIGMOID = {"double": GOOD["double"], "sigmoid": "def sigmoid(x):\n    return x"}
-VARIANTS = {"good": (GOOD, 3.0), "bad_double": (BAD_DOUBLE, 1.0),
-            "bad_sigmoid": (BAD_SIGMOID, 2.0), "untouched": ({}, 0.0)}
+VARIANTS = {
+    "good": (GOOD, 3.0),
+    "bad_double": (BAD_DOUBLE, 1.0),
+    "bad_sigmoid": (BAD_SIGMOID, 2.0),
+    "untouched": ({}, 0.0),
+}
 DUE = "2026-01-15 12:00:00 UTC"
 
 
 def _meta(grade_id, **kw):
-    meta = {"grade": False, "solution": False, "locked": False, "grade_id": grade_id,
-            "schema_version": 3}
+    meta = {
+        "grade": False,
+        "solution": False,
+        "locked": False,
+        "grade_id": grade_id,
+        "schema_version": 3,
+    }
     meta.update(kw)
     return {"nbgrader": meta}
 
 
 def _master():
     nb = new_notebook()
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
-                              "language": "python"}
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         new_code_cell("import numpy as np", metadata=_meta("imports", locked=True)),
-        new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-                      "    ### END SOLUTION", metadata=_meta("double", solution=True)),
-        new_code_cell("assert double(2) == 4",
-                      metadata=_meta("test_double", grade=True, locked=True, points=2)),
-        new_code_cell("def sigmoid(x):\n    ### BEGIN SOLUTION\n    return 1 / (1 + np.exp(-x))\n"
-                      "    ### END SOLUTION", metadata=_meta("sigmoid", solution=True)),
-        new_code_cell("assert abs(sigmoid(0.0) - 0.5) < 1e-9",
-                      metadata=_meta("test_sigmoid", grade=True, locked=True, points=1)),
+        new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata=_meta("double", solution=True),
+        ),
+        new_code_cell(
+            "assert double(2) == 4",
+            metadata=_meta("test_double", grade=True, locked=True, points=2),
+        ),
+        new_code_cell(
+            "def sigmoid(x):\n    ### BEGIN SOLUTION\n    return 1 / (1 + np.exp(-x))\n"
+            "    ### END SOLUTION",
+            metadata=_meta("sigmoid", solution=True),
+        ),
+        new_code_cell(
+            "assert abs(sigmoid(0.0) - 0.5) < 1e-9",
+            metadata=_meta("test_sigmoid", grade=True, locked=True, points=1),
+        ),
     ]
     return nb
 
@@ -64,8 +83,8 @@ def template_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("template") / "course"
     (root / "source" / "one_neuron").mkdir(parents=True)
     (root / "nbgrader_config.py").write_text(
-        'c = get_config()\nc.CourseDirectory.course_id = "fixture"\n'
-        "c.Execute.timeout = 120\n")
+        'c = get_config()\nc.CourseDirectory.course_id = "fixture"\nc.Execute.timeout = 120\n'
+    )
     nbformat.write(_master(), root / "source/one_neuron/one_neuron.ipynb")
     gc.run_nbgrader_app(GenerateAssignmentApp, root, ["one_neuron"])
     return root
@@ -117,8 +136,7 @@ def gradebook_scores(root):
         n = 0
         for sub in gb.assignment_submissions("one_neuron"):
             n += 1
-            out[sub.student.id] = {g.name: g.auto_score for nb in sub.notebooks
-                                   for g in nb.grades}
+            out[sub.student.id] = {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
         return out, n
 
 
@@ -134,15 +152,22 @@ def by_id(results):
 
 # ---------------------------------------------------------------- unit checks
 
-@pytest.mark.parametrize("raw, problem", [
-    (b"", "empty file"),
-    (b"   \n", "empty file"),
-    (b"{not json", "invalid JSON"),
-    (b"\xff\xfe\x00", "not UTF-8"),
-    (b"[1, 2]", "not a notebook"),
-    (json.dumps({"nbformat": 3, "nbformat_minor": 0, "cells": []}).encode(), "old notebook format"),
-    (json.dumps({"nbformat": 4, "cells": [1]}).encode(), "cell 0 is not an object"),
-])
+
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        (b"", "empty file"),
+        (b"   \n", "empty file"),
+        (b"{not json", "invalid JSON"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b"[1, 2]", "not a notebook"),
+        (
+            json.dumps({"nbformat": 3, "nbformat_minor": 0, "cells": []}).encode(),
+            "old notebook format",
+        ),
+        (json.dumps({"nbformat": 4, "cells": [1]}).encode(), "cell 0 is not an object"),
+    ],
+)
 def test_notebook_problem_names_the_problem(tmp_path, raw, problem):
     """Is every kind of unreadable notebook recognised, with a useful message?"""
     path = tmp_path / "one_neuron.ipynb"
@@ -150,11 +175,19 @@ def test_notebook_problem_names_the_problem(tmp_path, raw, problem):
     assert problem in gc.notebook_problem(path)
 
 
-@pytest.mark.parametrize("cells, note", [
-    ([{"id": "a"}, {"id": "a"}], "duplicate cell id 'a'"),
-    ([{"id": "a", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
-      {"id": "b", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}}], "duplicate grade_id 'sigmoid'"),
-])
+@pytest.mark.parametrize(
+    "cells, note",
+    [
+        ([{"id": "a"}, {"id": "a"}], "duplicate cell id 'a'"),
+        (
+            [
+                {"id": "a", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
+                {"id": "b", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
+            ],
+            "duplicate grade_id 'sigmoid'",
+        ),
+    ],
+)
 def test_duplicate_ids_are_noted_not_fatal(tmp_path, cells, note):
     """Duplicates are graded (nbgrader and RestoreCellMetadata cope) but reported."""
     path = tmp_path / "one_neuron.ipynb"
@@ -167,15 +200,30 @@ def test_release_notebook_has_no_problem(template_course):
     assert gc.notebook_problem(template_course / "release/one_neuron/one_neuron.ipynb") == ""
 
 
-@pytest.mark.parametrize("lms, path, student, file_id", [
-    ("moodle", "/x/extracted/a/Ivan Ivanov_s01_assignsubmission_file_/one_neuron.ipynb",
-     "s01", "one_neuron.ipynb"),
-    ("moodle", "/x/extracted/a/Anna Maria Petrova_1002_assignsubmission_file_one_neuron.ipynb",
-     "1002", "one_neuron.ipynb"),
-    ("canvas", "/x/extracted/a/ivanovivan_s01_67890_one_neuron.ipynb", "s01", "one_neuron"),
-    ("canvas", "/x/extracted/a/ivanovivan_late_1003_67890_one_neuron-2.ipynb", "1003",
-     "one_neuron"),
-])
+@pytest.mark.parametrize(
+    "lms, path, student, file_id",
+    [
+        (
+            "moodle",
+            "/x/extracted/a/Ivan Ivanov_s01_assignsubmission_file_/one_neuron.ipynb",
+            "s01",
+            "one_neuron.ipynb",
+        ),
+        (
+            "moodle",
+            "/x/extracted/a/Anna Maria Petrova_1002_assignsubmission_file_one_neuron.ipynb",
+            "1002",
+            "one_neuron.ipynb",
+        ),
+        ("canvas", "/x/extracted/a/ivanovivan_s01_67890_one_neuron.ipynb", "s01", "one_neuron"),
+        (
+            "canvas",
+            "/x/extracted/a/ivanovivan_late_1003_67890_one_neuron-2.ipynb",
+            "1003",
+            "one_neuron",
+        ),
+    ],
+)
 def test_lms_regexps_extract_student_and_file(lms, path, student, file_id):
     from nbgrader.plugins import FileNameCollectorPlugin
 
@@ -183,11 +231,14 @@ def test_lms_regexps_extract_student_and_file(lms, path, student, file_id):
     assert (info["student_id"], info["file_id"]) == (student, file_id)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("name,email\nann,a@x\n", "no 'id' column"),
-    ("id,first_name\ns1,Ann\ns1,Bob\n", "duplicate student id 's1'"),
-    ("id,first_name\n,Ann\n", "empty student id"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("name,email\nann,a@x\n", "no 'id' column"),
+        ("id,first_name\ns1,Ann\ns1,Bob\n", "duplicate student id 's1'"),
+        ("id,first_name\n,Ann\n", "empty student id"),
+    ],
+)
 def test_bad_roster_is_refused_with_file_and_problem(tmp_path, content, message):
     path = tmp_path / "roster.csv"
     path.write_text(content)
@@ -197,6 +248,7 @@ def test_bad_roster_is_refused_with_file_and_problem(tmp_path, content, message)
 
 
 # --------------------------------------------------------- grading a class
+
 
 @pytest.fixture
 def mixed_class(course):
@@ -211,17 +263,36 @@ def mixed_class(course):
     submit(course, "renamed", GOOD, name="one_neuron (1).ipynb")
     (course / "submitted" / "nofile" / "one_neuron").mkdir(parents=True)
     roster = course / "roster.csv"
-    ids = ["good", "partial", "late", "loop", "dies", "badjson", "empty", "renamed", "nofile",
-           "absent"]
-    roster.write_text("id,first_name,last_name,email\n"
-                      + "".join(f"{i},First{i},Last{i},{i}@example.org\n" for i in ids))
+    ids = [
+        "good",
+        "partial",
+        "late",
+        "loop",
+        "dies",
+        "badjson",
+        "empty",
+        "renamed",
+        "nofile",
+        "absent",
+    ]
+    roster.write_text(
+        "id,first_name,last_name,email\n"
+        + "".join(f"{i},First{i},Last{i},{i}@example.org\n" for i in ids)
+    )
     return course
 
 
 EXPECTED_STATUS = {
-    "good": gc.GRADED, "partial": gc.GRADED, "late": gc.LATE, "loop": gc.TIMED_OUT,
-    "dies": gc.KERNEL_DIED, "badjson": gc.INVALID, "empty": gc.INVALID,
-    "renamed": gc.MISSING, "nofile": gc.MISSING, "absent": gc.NOT_SUBMITTED,
+    "good": gc.GRADED,
+    "partial": gc.GRADED,
+    "late": gc.LATE,
+    "loop": gc.TIMED_OUT,
+    "dies": gc.KERNEL_DIED,
+    "badjson": gc.INVALID,
+    "empty": gc.INVALID,
+    "renamed": gc.MISSING,
+    "nofile": gc.MISSING,
+    "absent": gc.NOT_SUBMITTED,
 }
 
 
@@ -255,8 +326,9 @@ def test_every_status_then_idempotent_rerun(mixed_class):
     csv_before = (course / "grades.csv").read_text()
     code2, results2 = run(course, roster=course / "roster.csv", duedate=DUE, timeout=20)
     assert code2 == code
-    assert {r.student_id: (r.status, r.score) for r in results2} == \
-        {r.student_id: (r.status, r.score) for r in results}
+    assert {r.student_id: (r.status, r.score) for r in results2} == {
+        r.student_id: (r.status, r.score) for r in results
+    }
     assert (course / "grades.csv").read_text() == csv_before
     assert gradebook_scores(course) == (scores, n_submissions)
     assert tree_digest(course / "submitted") == before
@@ -280,8 +352,13 @@ def test_concurrent_workers_lose_no_grade_and_match_plain_nbgrader(course, tmp_p
     ours, n_ours = gradebook_scores(course)
 
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
-    subprocess.run([str(VENV_BIN / "nbgrader"), "autograde", "one_neuron", "--log-level=ERROR"],
-                   cwd=plain, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(VENV_BIN / "nbgrader"), "autograde", "one_neuron", "--log-level=ERROR"],
+        cwd=plain,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     theirs, n_theirs = gradebook_scores(plain)
     assert n_ours == n_theirs == 12
     assert ours == theirs
@@ -299,7 +376,7 @@ def test_regrade_one_student_keeps_the_others(course):
     code, results = run(course, students=["b"])
     assert [r.student_id for r in results] == ["a", "b"]  # the report keeps a
     assert by_id(results)["b"].score == 3.0
-    assert by_id(results)["a"].seconds == seconds_a   # a was not re-graded
+    assert by_id(results)["a"].seconds == seconds_a  # a was not re-graded
     scores, n = gradebook_scores(course)
     assert n == 2 and scores["a"] == {"test_double": 2.0, "test_sigmoid": 1.0}
     assert scores["b"] == {"test_double": 2.0, "test_sigmoid": 1.0}
@@ -314,28 +391,36 @@ def _moodle_zip(path, entries):
 def test_zip_collection_with_moodle_names(course, tmp_path):
     release = (course / "release/one_neuron/one_neuron.ipynb").read_bytes()
     export = tmp_path / "moodle.zip"
-    _moodle_zip(export, {
-        "Ann Lee_u01_assignsubmission_file_/one_neuron.ipynb":
-            notebook_bytes(course, GOOD),
-        "Bob Ray_u02_assignsubmission_file_one_neuron.ipynb": release,
-        "Cid Fox_u03_assignsubmission_file_/my_copy.ipynb": release,
-    })
+    _moodle_zip(
+        export,
+        {
+            "Ann Lee_u01_assignsubmission_file_/one_neuron.ipynb": notebook_bytes(course, GOOD),
+            "Bob Ray_u02_assignsubmission_file_one_neuron.ipynb": release,
+            "Cid Fox_u03_assignsubmission_file_/my_copy.ipynb": release,
+        },
+    )
     code, results = run(course, zip_path=export, lms="moodle")
     res = by_id(results)
     assert {s: r.status for s, r in res.items()} == {
-        "u01": gc.GRADED, "u02": gc.GRADED, "u03": gc.MISSING}
+        "u01": gc.GRADED,
+        "u02": gc.GRADED,
+        "u03": gc.MISSING,
+    }
     assert (res["u01"].score, res["u02"].score) == (3.0, 0.0)
     assert "my_copy.ipynb" in res["u03"].detail
     assert code == gc.EXIT_ATTENTION
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--roster", "missing.csv"], "roster file not found"),
-    (["--zip", "missing.zip"], "zip file not found"),
-    (["--duedate", "not a date"], "cannot parse"),
-    (["--student", "nobody"], "nobody"),
-    (["other_assignment"], "has no notebooks in the gradebook"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--roster", "missing.csv"], "roster file not found"),
+        (["--zip", "missing.zip"], "zip file not found"),
+        (["--duedate", "not a date"], "cannot parse"),
+        (["--student", "nobody"], "nobody"),
+        (["other_assignment"], "has no notebooks in the gradebook"),
+    ],
+)
 def test_usage_errors_exit_2(course, capsys, argv, message):
     submit(course, "a", GOOD)
     assert gc.main(["--course-dir", str(course), *argv]) == gc.EXIT_USAGE
@@ -357,18 +442,29 @@ def test_student_not_on_roster_needs_the_instructor(course):
     code, results = run(course, roster=roster, workers=1)
     assert code == gc.EXIT_ATTENTION
     assert {r.student_id: (r.status, r.on_roster) for r in results} == {
-        "typo": (gc.GRADED, False), "real": (gc.NOT_SUBMITTED, True)}
+        "typo": (gc.GRADED, False),
+        "real": (gc.NOT_SUBMITTED, True),
+    }
 
 
-@pytest.mark.parametrize("outputs, status", [
-    ([], gc.GRADED),
-    ([{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}],
-     gc.GRADED),
-    ([{"output_type": "error", "ename": "CellTimeoutError", "evalue": "", "traceback": []}],
-     gc.TIMED_OUT),
-    ([{"output_type": "error", "ename": "KernelLost", "evalue": "", "traceback": []}],
-     gc.KERNEL_DIED),
-])
+@pytest.mark.parametrize(
+    "outputs, status",
+    [
+        ([], gc.GRADED),
+        (
+            [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}],
+            gc.GRADED,
+        ),
+        (
+            [{"output_type": "error", "ename": "CellTimeoutError", "evalue": "", "traceback": []}],
+            gc.TIMED_OUT,
+        ),
+        (
+            [{"output_type": "error", "ename": "KernelLost", "evalue": "", "traceback": []}],
+            gc.KERNEL_DIED,
+        ),
+    ],
+)
 def test_execution_problem_read_from_the_autograded_notebook(tmp_path, outputs, status):
     """Is a notebook that nbgrader graded after a cell timeout or a lost kernel flagged?"""
     nb = _master()
@@ -382,13 +478,20 @@ def test_execution_problem_read_from_the_autograded_notebook(tmp_path, outputs, 
 
 def test_synthetic_class_has_every_kind_of_submission(tmp_path):
     """Does the demo class hold >= 30 gradable submissions and every broken kind?"""
-    from autograder import synthetic_class
+    from fixtures import synthetic_class
 
     manifest = synthetic_class.build_class(tmp_path / "course", size=30)
     students = manifest["students"]
     statuses = {e["status"] for e in students.values()}
-    assert statuses == {gc.GRADED, gc.LATE, gc.TIMED_OUT, gc.KERNEL_DIED, gc.INVALID,
-                        gc.MISSING, gc.NOT_SUBMITTED}
+    assert statuses == {
+        gc.GRADED,
+        gc.LATE,
+        gc.TIMED_OUT,
+        gc.KERNEL_DIED,
+        gc.INVALID,
+        gc.MISSING,
+        gc.NOT_SUBMITTED,
+    }
     assert sum(e["status"] == gc.GRADED for e in students.values()) == 30
     kinds = {e["kind"] for e in students.values()}
     assert {"perfect", "untouched"} <= kinds

@@ -4,6 +4,7 @@ and under the class command, with every honest student graded and nothing lost?
 Malformed kinds: invalid JSON, an empty file, a renamed notebook, duplicate cell ids,
 duplicate grade_ids, an old nbformat version (v3), extra files beside the notebook.
 """
+
 import hashlib
 import json
 import os
@@ -13,9 +14,10 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.autogradeapp import AutogradeApp
-
-from autograder import catalog, grade_class as gc, samples
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
+
+from autograder.classgrade import command as gc
+from fixtures import catalog, samples
 
 NB = f"{ASSIGNMENT}.ipynb"
 FULL = sum(catalog.POINTS.values())
@@ -40,8 +42,13 @@ def _with_duplicate(key):
 
 
 def _old_format():
-    nb3 = nbformat.v3.new_notebook(worksheets=[nbformat.v3.new_worksheet(cells=[
-        nbformat.v3.new_code_cell(input="def sigmoid(x):\n    return x\n")])])
+    nb3 = nbformat.v3.new_notebook(
+        worksheets=[
+            nbformat.v3.new_worksheet(
+                cells=[nbformat.v3.new_code_cell(input="def sigmoid(x):\n    return x\n")]
+            )
+        ]
+    )
     return nbformat.v3.writes_json(nb3).encode()
 
 
@@ -49,7 +56,11 @@ def _old_format():
 #             whether both paths give the full 10 points)
 CASES = {
     "honest": ({NB: None}, gc.GRADED, True),
-    "extra_files": ({NB: None, "notes.txt": b"my notes\n", "helper.py": b"X = 1\n"}, gc.GRADED, True),
+    "extra_files": (
+        {NB: None, "notes.txt": b"my notes\n", "helper.py": b"X = 1\n"},
+        gc.GRADED,
+        True,
+    ),
     "bad_json": ({NB: b'{"cells": [,]}'}, gc.INVALID, False),
     "empty": ({NB: b""}, gc.INVALID, False),
     "renamed": ({"one_neuron-Copy1.ipynb": None}, gc.MISSING, False),
@@ -75,8 +86,9 @@ def tree_digest(path):
 def course(tmp_path_factory):
     course = copy_course(tmp_path_factory.mktemp("malformed"))
     generate_assignment(course)
-    perfect = nbformat.writes(samples.perfect(samples.read_release(
-        course / "release" / ASSIGNMENT / NB))).encode()
+    perfect = nbformat.writes(
+        samples.perfect(samples.read_release(course / "release" / ASSIGNMENT / NB))
+    ).encode()
     for student, (files, _, _) in CASES.items():
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
@@ -113,8 +125,9 @@ def test_plain_autograde_grades_the_honest_and_survives_the_rest(course):
 
 def test_class_command_gives_each_a_clear_status(course):
     before = tree_digest(course / "submitted")
-    code, results = gc.grade_class(ASSIGNMENT, course_dir=course, workers=2, timeout=120,
-                                   report=False, log=lambda *a: None)
+    code, results = gc.grade_class(
+        ASSIGNMENT, course_dir=course, workers=2, timeout=120, report=False, log=lambda *a: None
+    )
     by_id = {r.student_id: r for r in results}
     assert code == gc.EXIT_ATTENTION  # the malformed ones need the instructor
     for student, (_, status, full) in CASES.items():

@@ -2,13 +2,13 @@
 
 (The visible checks against the catalog of mistakes: tests/test_visible_checks.py.)
 """
+
 import re
 import shutil
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
 from nbgrader_helpers import SOURCE_NOTEBOOK
 
 MIN_TEST_ACCURACY = 0.9  # sanity bound on the reference run, not a grading rule
@@ -24,13 +24,17 @@ def executed(tmp_path_factory):
     notebook = work / SOURCE_NOTEBOOK.name
     shutil.copy2(SOURCE_NOTEBOOK, notebook)
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
     return nb
 
 
 def _stdout(nb, cell_id):
     cell = next(cell for cell in nb.cells if cell.id == cell_id)
-    return "".join(out.text for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+    return "".join(
+        out.text for out in cell.outputs if out.output_type == "stream" and out.name == "stdout"
+    )
 
 
 def test_no_error_and_no_stderr(executed):
@@ -47,13 +51,21 @@ def test_no_error_and_no_stderr(executed):
 
 def test_validation_reported_every_100_steps(executed):
     """Does training print validation loss and accuracy at steps 0, 100, ..., 1000?"""
-    steps = [int(s) for s in re.findall(r"шаг\s+(\d+): валидация BCE = [\d.]+, accuracy = [\d.]+", _stdout(executed, "train"))]
+    steps = [
+        int(s)
+        for s in re.findall(
+            r"шаг\s+(\d+): валидация BCE = [\d.]+, accuracy = [\d.]+", _stdout(executed, "train")
+        )
+    ]
     assert steps == list(range(0, N_STEPS + 1, EVAL_EVERY))
 
 
 def test_final_test_accuracy(executed):
     """Is the printed final test accuracy of the reference run at least 0.9?"""
-    match = re.search(r"тестовая выборка: BCE = ([\d.]+), accuracy = ([\d.]+)", _stdout(executed, "test_evaluation"))
+    match = re.search(
+        r"тестовая выборка: BCE = ([\d.]+), accuracy = ([\d.]+)",
+        _stdout(executed, "test_evaluation"),
+    )
     assert match, _stdout(executed, "test_evaluation")
     assert float(match.group(2)) >= MIN_TEST_ACCURACY
 
@@ -62,6 +74,7 @@ def test_final_test_accuracy(executed):
 def test_plots_are_drawn(executed, cell_id):
     """Does each plot cell display one PNG figure?"""
     cell = next(cell for cell in executed.cells if cell.id == cell_id)
-    images = [out for out in cell.outputs if out.output_type == "display_data" and "image/png" in out.data]
+    images = [
+        out for out in cell.outputs if out.output_type == "display_data" and "image/png" in out.data
+    ]
     assert len(images) == 1
-

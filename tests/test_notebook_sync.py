@@ -1,13 +1,14 @@
 """Is the master notebook in sync with the reference and the design?"""
+
 import ast
 import importlib.util
 import inspect
 
 import nbformat
 import pytest
-
-from autograder import checks, reference
 from nbgrader_helpers import ROOT, SOURCE_NOTEBOOK
+
+from autograder.assignment import checks, reference
 
 # The student contract of docs/design.md.
 ANSWER_FUNCTIONS = {
@@ -93,7 +94,9 @@ def test_exactly_the_four_answer_cells(master):
 def test_graded_cells_and_points(master):
     """Are the graded cells exactly the design's six test cells, locked, with its points?"""
     graded = {
-        nbgrader_meta(cell)["grade_id"]: cell for cell in master.cells if nbgrader_meta(cell).get("grade")
+        nbgrader_meta(cell)["grade_id"]: cell
+        for cell in master.cells
+        if nbgrader_meta(cell).get("grade")
     }
     assert {gid: nbgrader_meta(cell)["points"] for gid, cell in graded.items()} == TEST_POINTS
     for cell in graded.values():
@@ -118,7 +121,9 @@ def test_hidden_part_calls_the_check_of_checks_map(master, grade_id):
     statements = ast.parse(hidden).body
     assert len(statements) == 2
     imported, called = statements
-    assert isinstance(imported, ast.ImportFrom) and imported.module == "autograder.checks"
+    assert (
+        isinstance(imported, ast.ImportFrom) and imported.module == "autograder.assignment.checks"
+    )
     assert [alias.name for alias in imported.names] == [check.__name__]
     call = called.value
     assert isinstance(call, ast.Call) and call.func.id == check.__name__
@@ -170,7 +175,9 @@ def test_master_saved_without_outputs(master):
 
 def test_build_script_reproduces_master():
     """Does tools/build_master.py write exactly the committed master?"""
-    spec = importlib.util.spec_from_file_location("build_master", ROOT / "tools" / "build_master.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_master", ROOT / "tools" / "build_master.py"
+    )
     build_master = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_master)
     assert build_master.render() == SOURCE_NOTEBOOK.read_text(encoding="utf-8")

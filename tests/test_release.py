@@ -1,11 +1,10 @@
 """Is the release the master with solutions and hidden tests removed, and nothing more?"""
+
 import ast
 import inspect
 
 import nbformat
 import pytest
-
-from autograder import checks, reference
 from nbgrader_helpers import (
     ASSIGNMENT,
     RELEASE_NOTEBOOK,
@@ -15,8 +14,15 @@ from nbgrader_helpers import (
     validate,
 )
 
+from autograder.assignment import checks, reference
+
 GRADED_CELLS = 6
-ANSWER_FUNCTIONS = [reference.random_sample, reference.sigmoid, reference.BCELoss, reference.backprop]
+ANSWER_FUNCTIONS = [
+    reference.random_sample,
+    reference.sigmoid,
+    reference.BCELoss,
+    reference.backprop,
+]
 FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN", "autograder"] + sorted(
     check.__name__ for check, _ in checks.CHECKS.values()
 )
@@ -51,13 +57,21 @@ def test_regenerated_release_is_identical(tmp_path):
     """Does regenerating the release from the master reproduce the committed one byte for byte?"""
     course = copy_course(tmp_path / "course")
     release_dir = course / "release" / ASSIGNMENT
-    committed = {p.relative_to(release_dir): p.read_bytes() for p in release_dir.rglob("*") if p.is_file()}
+    committed = {
+        p.relative_to(release_dir): p.read_bytes() for p in release_dir.rglob("*") if p.is_file()
+    }
     for path in release_dir.rglob("*"):
         if path.is_file():
             path.unlink()
     generate_assignment(course)
-    regenerated = {p.relative_to(release_dir): p.read_bytes() for p in release_dir.rglob("*") if p.is_file()}
-    assert sorted(regenerated) == sorted(committed) == [RELEASE_NOTEBOOK.relative_to(RELEASE_NOTEBOOK.parent)]
+    regenerated = {
+        p.relative_to(release_dir): p.read_bytes() for p in release_dir.rglob("*") if p.is_file()
+    }
+    assert (
+        sorted(regenerated)
+        == sorted(committed)
+        == [RELEASE_NOTEBOOK.relative_to(RELEASE_NOTEBOOK.parent)]
+    )
     assert regenerated == committed
 
 
@@ -72,7 +86,10 @@ def test_release_leaks_no_reference_body(function):
     """Does no line of a reference solution body appear in the release's code?"""
     release = nbformat.read(RELEASE_NOTEBOOK, as_version=4)
     code_lines = {
-        line.strip() for cell in release.cells if cell.cell_type == "code" for line in cell.source.split("\n")
+        line.strip()
+        for cell in release.cells
+        if cell.cell_type == "code"
+        for line in cell.source.split("\n")
     }
     body = _body_lines(function)
     assert body, "the reference function has no body?"

@@ -1,4 +1,5 @@
 """The worker protocol: wire format, strict validation, failures and in-place semantics."""
+
 import base64
 import io
 import json
@@ -9,10 +10,15 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import reference, sandbox
-from autograder import sandbox_worker as wire
-from autograder.remote import (
-    Opaque, ProtocolViolation, StudentError, StudentWorker, WorkerTimeout,
+from autograder.assignment import reference
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.sandbox import worker as wire
+from autograder.sandbox.remote import (
+    Opaque,
+    ProtocolViolation,
+    StudentError,
+    StudentWorker,
+    WorkerTimeout,
 )
 
 CELLS = {
@@ -22,7 +28,8 @@ CELLS = {
         "def backprop(net, x, y, lr=0.01):\n"
         "    r = net(x)\n"
         "    net.w -= lr * np.mean((r - y) * x)\n"
-        "    net.b -= lr * np.mean(r - y)\n"),
+        "    net.b -= lr * np.mean(r - y)\n"
+    ),
     "misc": (
         "import os, sys\n"
         "class MyError(Exception):\n    pass\n"
@@ -52,7 +59,8 @@ CELLS = {
         "def draw():\n    import random\n    return np.random.rand(3), random.random()\n"
         "def reference_visible():\n"
         "    return Net.forward.__closure__[0].cell_contents.reference_activation is not None\n"
-        "def warn_user():\n    import warnings\n    warnings.warn('осторожно')\n    return 1\n"),
+        "def warn_user():\n    import warnings\n    warnings.warn('осторожно')\n    return 1\n"
+    ),
 }
 
 
@@ -71,7 +79,7 @@ def _round_trip(value):
 
 ARRAYS = [
     np.arange(6, dtype=np.int8).reshape(2, 3),
-    np.arange(5, dtype=np.uint64) * (2 ** 60),
+    np.arange(5, dtype=np.uint64) * (2**60),
     np.linspace(-1, 1, 7, dtype=np.float32),
     np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]),
     np.array([True, False, True]),
@@ -95,26 +103,48 @@ def test_arrays_round_trip_with_dtype_and_shape(array, worker):
         np.testing.assert_array_equal(back, array)
 
 
-@pytest.mark.parametrize("value", [
-    0, -7, 2 ** 80, 1.5, float("nan"), float("inf"), -float("inf"), True, None, "строка",
-    np.float64(0.25), np.float32(-1.5), np.int64(-3), np.bool_(True), np.float64("nan"),
-    (1, (2.0, [np.int16(3)])), [np.zeros(2), {"k": np.float64(1)}],
-], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        -7,
+        2**80,
+        1.5,
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        True,
+        None,
+        "строка",
+        np.float64(0.25),
+        np.float32(-1.5),
+        np.int64(-3),
+        np.bool_(True),
+        np.float64("nan"),
+        (1, (2.0, [np.int16(3)])),
+        [np.zeros(2), {"k": np.float64(1)}],
+    ],
+    ids=repr,
+)
 def test_scalars_and_containers_round_trip(value, worker):
     """Do Python and numpy scalars, tuples, lists and dicts keep their types and values?"""
     for back in (_round_trip(value), worker.call("identity", (value,))):
         assert repr(back) == repr(value) or (
-            type(back) is type(value) and type(value) is not list and str(back) == str(value))
+            type(back) is type(value) and type(value) is not list and str(back) == str(value)
+        )
         assert type(back) is type(value)
 
 
-@pytest.mark.parametrize("value, name", [
-    (np.array([1, None], dtype=object), "ndarray[|O]"),
-    (object(), "object"),
-    (lambda: 0, "function"),
-    ({1: 2}, "dict with non-str keys"),
-    (np.zeros(2, dtype=[("a", "f8")]), "ndarray[|V8]"),
-])
+@pytest.mark.parametrize(
+    "value, name",
+    [
+        (np.array([1, None], dtype=object), "ndarray[|O]"),
+        (object(), "object"),
+        (lambda: 0, "function"),
+        ({1: 2}, "dict with non-str keys"),
+        (np.zeros(2, dtype=[("a", "f8")]), "ndarray[|V8]"),
+    ],
+)
 def test_unsupported_values_become_markers(value, name):
     """Are object arrays and other types refused as data, leaving only a marker?"""
     assert wire.encode(value) == {"__unsupported__": name}
@@ -135,10 +165,22 @@ FORGED = {
     "two keys": {"__tuple__": [], "__list__": []},
     "unknown tag": {"__pickle__": "gASVAA=="},
     "bad base64": {"__ndarray__": {"npy": "not base64!", "ro": False}},
-    "object dtype": {"__ndarray__": {"npy": _npy_with_header(
-        {"descr": "|O", "fortran_order": False, "shape": (1,)}, b"\0" * 8), "ro": False}},
-    "short data": {"__ndarray__": {"npy": _npy_with_header(
-        {"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)}, b"\0" * 8), "ro": False}},
+    "object dtype": {
+        "__ndarray__": {
+            "npy": _npy_with_header(
+                {"descr": "|O", "fortran_order": False, "shape": (1,)}, b"\0" * 8
+            ),
+            "ro": False,
+        }
+    },
+    "short data": {
+        "__ndarray__": {
+            "npy": _npy_with_header(
+                {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}, b"\0" * 8
+            ),
+            "ro": False,
+        }
+    },
     "long data": {"__ndarray__": {"npy": _npy(np.zeros(2))[:-4] + "AAAAAAAA", "ro": False}},
     "scalar not 0-d": {"__npscalar__": _npy(np.zeros(2))},
     "ro not bool": {"__ndarray__": {"npy": _npy(np.zeros(2)), "ro": "yes"}},
@@ -189,14 +231,24 @@ def test_time_budget_covers_all_calls_of_a_block(worker):
             worker.call("identity", (1,))
 
 
-@pytest.mark.parametrize("function, args, type_name, message, builtin", [
-    ("fail_value", (5,), "ValueError", "плохой x=5", ValueError),
-    ("fail_custom", (), "MyError", "своя ошибка", None),
-    ("missing_function", (), "NameError", "name 'missing_function' is not defined", NameError),
-    ("add_one", ("текст",), "TypeError", 'can only concatenate str (not "int") to str', TypeError),
-])
-def test_student_exceptions_keep_type_name_and_message(worker, function, args, type_name,
-                                                       message, builtin):
+@pytest.mark.parametrize(
+    "function, args, type_name, message, builtin",
+    [
+        ("fail_value", (5,), "ValueError", "плохой x=5", ValueError),
+        ("fail_custom", (), "MyError", "своя ошибка", None),
+        ("missing_function", (), "NameError", "name 'missing_function' is not defined", NameError),
+        (
+            "add_one",
+            ("текст",),
+            "TypeError",
+            'can only concatenate str (not "int") to str',
+            TypeError,
+        ),
+    ],
+)
+def test_student_exceptions_keep_type_name_and_message(
+    worker, function, args, type_name, message, builtin
+):
     """Is the student's exception raised here with its own type name and message?"""
     with pytest.raises(StudentError) as caught:
         worker.call(function, args)
@@ -238,8 +290,9 @@ def test_net_parameters_are_updated_like_in_the_kernel(worker, activation):
     """Does backprop through the proxy update net.w and net.b exactly as a local call?"""
     x = np.linspace(-3, 3, 11)
     y = (x > 0).astype(float)
-    remote_net = ActivationNet(0.7, 0.1, "reference" if activation == "reference"
-                               else worker.function("sigmoid"))
+    remote_net = ActivationNet(
+        0.7, 0.1, "reference" if activation == "reference" else worker.function("sigmoid")
+    )
     worker.call("backprop", (remote_net, x, y), {"lr": 0.5})
     local_net = reference.Net(0.7, 0.1)
     reference.backprop(local_net, x, y, lr=0.5)
@@ -273,7 +326,9 @@ def test_warnings_are_re_emitted(worker):
         worker.call("warn_user")
     np.testing.assert_array_equal(result, [0.0, 0.5])
     assert [(w.category, str(w.message)) for w in caught] == [
-        (RuntimeWarning, "overflow encountered in exp"), (UserWarning, "осторожно")]
+        (RuntimeWarning, "overflow encountered in exp"),
+        (UserWarning, "осторожно"),
+    ]
 
 
 def test_callers_errstate_applies_in_the_worker(worker):
@@ -288,9 +343,14 @@ def test_prints_of_student_code_do_not_break_the_protocol(worker):
     assert worker.call("noisy", (21,)) == 42
 
 
-@pytest.mark.parametrize("function, type_name", [
-    ("returns_object", "object"), ("returns_object_array", "ndarray[|O]"),
-    ("returns_anything", "Anything")])
+@pytest.mark.parametrize(
+    "function, type_name",
+    [
+        ("returns_object", "object"),
+        ("returns_object_array", "ndarray[|O]"),
+        ("returns_anything", "Anything"),
+    ],
+)
 def test_unsupported_results_become_inert_placeholders(worker, function, type_name):
     """Does a result that is not data arrive as a named placeholder that equals nothing?"""
     result = worker.call(function)
@@ -325,24 +385,42 @@ def test_random_state_is_seeded_deterministically():
 
 def test_load_reports_errors_per_cell_and_skips_cells_that_hang():
     """Does a failing, endless or oversized answer cell cost only itself, as in a kernel?"""
-    cells = [("a", "def f():\n    return 1\n"), ("b", "1 / 0"), ("c", "while True:\n    pass"),
-             ("d", "def g():\n    return f() + 1\n"), ("e", "#" * 2_000_000)]
+    cells = [
+        ("a", "def f():\n    return 1\n"),
+        ("b", "1 / 0"),
+        ("c", "while True:\n    pass"),
+        ("d", "def g():\n    return f() + 1\n"),
+        ("e", "#" * 2_000_000),
+    ]
     with StudentWorker(call_timeout=1, unsafe=True) as student:
         report = student.load(cells)
         assert [item["error"] and item["error"]["type"] for item in report] == [
-            None, "ZeroDivisionError", "WorkerTimeout", None, "MemoryError"]
+            None,
+            "ZeroDivisionError",
+            "WorkerTimeout",
+            None,
+            "MemoryError",
+        ]
         assert student.call("g") == 2
 
 
 def test_ipython_syntax_of_answer_cells_is_handled():
     """Do %%time cells define their functions and do other magics do no harm?"""
-    from autograder.trusted import TrustedVerdict
+    from autograder.preprocessors.trusted_verdict import TrustedVerdict
 
-    nb = {"cells": [{"cell_type": "code", "source": source,
-                     "metadata": {"nbgrader": {"solution": True, "grade_id": name}}}
-                    for name, source in [
-                        ("sigmoid", "%%time\ndef sigmoid(x):\n    return x + 1\n"),
-                        ("backprop", "%matplotlib inline\n!ls\ndef backprop():\n    return 7\n")]]}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": source,
+                "metadata": {"nbgrader": {"solution": True, "grade_id": name}},
+            }
+            for name, source in [
+                ("sigmoid", "%%time\ndef sigmoid(x):\n    return x + 1\n"),
+                ("backprop", "%matplotlib inline\n!ls\ndef backprop():\n    return 7\n"),
+            ]
+        ]
+    }
     answers = TrustedVerdict().answer_sources(nbformat.from_dict(nb))
     with StudentWorker(call_timeout=5, unsafe=True) as student:
         report = student.load(answers)
@@ -361,9 +439,9 @@ def test_grading_refuses_without_sandbox(monkeypatch):
 
 def test_a_worker_that_cannot_start_stops_grading(tmp_path, monkeypatch):
     """Does a broken worker abort grading (BaseException) instead of failing checks with 0?"""
-    from autograder import remote
-    from autograder.checks import check_sigmoid_values
-    from autograder.trusted import TrustedVerdict
+    from autograder.assignment.checks import check_sigmoid_values
+    from autograder.preprocessors.trusted_verdict import TrustedVerdict
+    from autograder.sandbox import remote
 
     broken = tmp_path / "worker.py"
     broken.write_text("raise SystemExit(3)\n")

@@ -1,18 +1,25 @@
-"""Tests of the HTML report of a class grading run (autograder.report)."""
+"""Tests of the HTML report of a class grading run (autograder.classgrade.report)."""
+
 import json
 
 import matplotlib.image
 import pytest
 
-from autograder.grade_class import StudentResult
-from autograder.report import PLOTS, build_report, plot_data
+from autograder.classgrade.command import StudentResult
+from autograder.classgrade.report import PLOTS, build_report, plot_data
 
 CELLS = {"test_a": 2.0, "test_b": 1.0}
 
 
 def graded(sid, a, b, seconds, status="graded"):
-    return StudentResult(sid, status, score=a + b, max_score=3.0,
-                         cells={"test_a": [a, 2.0], "test_b": [b, 1.0]}, seconds=seconds)
+    return StudentResult(
+        sid,
+        status,
+        score=a + b,
+        max_score=3.0,
+        cells={"test_a": [a, 2.0], "test_b": [b, 1.0]},
+        seconds=seconds,
+    )
 
 
 @pytest.fixture
@@ -32,8 +39,13 @@ def test_plot_data_counts(results):
     """Do the plots count what they claim?"""
     data = plot_data(results)
     assert data["n_students"] == 7
-    assert data["statuses"] == {"graded": 3, "late": 1, "timed out": 1,
-                                "invalid notebook": 1, "not submitted": 1}
+    assert data["statuses"] == {
+        "graded": 3,
+        "late": 1,
+        "timed out": 1,
+        "invalid notebook": 1,
+        "not submitted": 1,
+    }
     assert data["cell_pass_rate"] == {
         "test_a": {"passed": 2, "total": 4, "rate": 0.5},
         "test_b": {"passed": 2, "total": 4, "rate": 0.5},

@@ -1,9 +1,10 @@
-"""What can student code do inside the sandbox of autograder.sandbox?
+"""What can student code do inside the sandbox of autograder.sandbox.bubblewrap?
 
 Each test runs a short Python program in the sandbox and checks, from the
 grader's side, that it could not reach what it tried to reach.  The programs
 print a verdict word; the tests never depend on timing.
 """
+
 import os
 import signal
 import socket
@@ -14,19 +15,28 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SMALL = sandbox.Limits(memory_bytes=1 * sandbox.GiB, nproc=16, fsize_bytes=1 * sandbox.MiB,
-                       cpu_seconds=20, home_bytes=4 * sandbox.MiB, tmp_bytes=4 * sandbox.MiB)
+SMALL = sandbox.Limits(
+    memory_bytes=1 * sandbox.GiB,
+    nproc=16,
+    fsize_bytes=1 * sandbox.MiB,
+    cpu_seconds=20,
+    home_bytes=4 * sandbox.MiB,
+    tmp_bytes=4 * sandbox.MiB,
+)
 
 
 def run_sandboxed(code, *, limits=SMALL, timeout=60, **kwargs):
     """Run Python code in the sandbox; returns the CompletedProcess (text)."""
-    argv = sandbox.sandboxed_argv([sys.executable, "-c", textwrap.dedent(code)], limits=limits, **kwargs)
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    argv = sandbox.sandboxed_argv(
+        [sys.executable, "-c", textwrap.dedent(code)], limits=limits, **kwargs
+    )
+    return subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_sandbox_is_available():
@@ -106,13 +116,16 @@ def test_host_tmp_is_invisible(tmp_path):
     assert result.stdout.strip() == "denied"
 
 
-@pytest.mark.parametrize("target", [
-    sys.prefix + "/planted.py",
-    os.path.realpath(sys.base_prefix) + "/planted.py",
-    "/usr/planted",
-    "/etc/planted",
-    "/planted",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        sys.prefix + "/planted.py",
+        os.path.realpath(sys.base_prefix) + "/planted.py",
+        "/usr/planted",
+        "/etc/planted",
+        "/planted",
+    ],
+)
 def test_cannot_write_outside_scratch(target):
     result = run_sandboxed(f"""
         try:
@@ -130,12 +143,16 @@ def test_writes_only_to_the_given_scratch(tmp_path):
     scratch.mkdir()
     uid = sandbox.allocate_uid()
     sandbox.prepare_writable_dir(scratch, uid)
-    result = run_sandboxed(f"""
+    result = run_sandboxed(
+        f"""
         open({str(scratch / "out.txt")!r}, "w").write("ok")
         open("/home/student/work/home.txt", "w").write("ok")
         open("/tmp/t.txt", "w").write("ok")
         print("done")
-    """, scratch_dir=scratch, uid=uid)
+    """,
+        scratch_dir=scratch,
+        uid=uid,
+    )
     assert result.stdout.strip() == "done", result.stderr
     assert (scratch / "out.txt").read_text() == "ok"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scratch"]
@@ -146,13 +163,16 @@ def test_read_only_bind_cannot_be_changed(tmp_path):
     data.write_text("original")
     data.chmod(0o644)
     tmp_path.chmod(0o755)
-    result = run_sandboxed("""
+    result = run_sandboxed(
+        """
         print(open("/home/student/work/data.txt").read())
         try:
             open("/home/student/work/data.txt", "w").write("changed")
         except OSError as exc:
             print("denied", type(exc).__name__)
-    """, ro_binds=[(data, sandbox.SANDBOX_WORKDIR + "/data.txt")])
+    """,
+        ro_binds=[(data, sandbox.SANDBOX_WORKDIR + "/data.txt")],
+    )
     assert result.stdout.split()[:2] == ["original", "denied"], result.stdout + result.stderr
     assert data.read_text() == "original"
 
@@ -252,14 +272,21 @@ def test_cannot_type_into_the_graders_terminal():
             print("no-tty", exc.errno)
     """)
     try:
-        result = subprocess.run(sandbox.sandboxed_argv([sys.executable, "-c", code], limits=SMALL),
-                                stdin=slave, capture_output=True, text=True, preexec_fn=take_terminal,
-                                timeout=60, check=False)
+        result = subprocess.run(
+            sandbox.sandboxed_argv([sys.executable, "-c", code], limits=SMALL),
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            preexec_fn=take_terminal,
+            timeout=60,
+            check=False,
+        )
     finally:
         os.close(master)
         os.close(slave)
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["denied", "no-tty"], \
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["denied", "no-tty"], (
         result.stdout + result.stderr
+    )
 
 
 def test_clean_environment():
@@ -291,7 +318,9 @@ FORK_COUNTER = """
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch (and RLIMIT_NPROC per sandbox) needs root")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the uid switch (and RLIMIT_NPROC per sandbox) needs root"
+)
 def test_fork_bomb_is_contained():
     result = run_sandboxed(FORK_COUNTER.format(after=""))
     word, forked = result.stdout.split()
@@ -305,9 +334,18 @@ def test_fork_bomb_is_contained():
 def test_fork_bomb_does_not_starve_a_parallel_sandbox():
     """While one sandbox holds all its processes, another one can still fork."""
     bomb = subprocess.Popen(
-        sandbox.sandboxed_argv([sys.executable, "-c", textwrap.dedent(
-            FORK_COUNTER.format(after="print(flush=True); signal.pause()"))], limits=SMALL),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        sandbox.sandboxed_argv(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(FORK_COUNTER.format(after="print(flush=True); signal.pause()")),
+            ],
+            limits=SMALL,
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert bomb.stdout.readline().split()[0] == "limited"
         other = run_sandboxed("""
@@ -320,11 +358,14 @@ def test_fork_bomb_does_not_starve_a_parallel_sandbox():
         bomb.wait()
 
 
-@pytest.mark.parametrize("code", [
-    "x = bytearray(50 * 2**30)",
-    "import numpy as np; x = np.ones((50 * 2**30) // 8)",
-    "chunks = []\nwhile True: chunks.append(bytearray(2**27))",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = bytearray(50 * 2**30)",
+        "import numpy as np; x = np.ones((50 * 2**30) // 8)",
+        "chunks = []\nwhile True: chunks.append(bytearray(2**27))",
+    ],
+)
 def test_memory_hog_gets_memory_error(code):
     result = run_sandboxed(code)
     assert result.returncode != 0
@@ -370,10 +411,20 @@ def test_scratch_tmpfs_is_size_limited():
 def test_sandbox_dies_with_its_parent():
     """Killing bubblewrap (as the kernel manager does) kills everything inside."""
     proc = subprocess.Popen(
-        sandbox.sandboxed_argv([sys.executable, "-c", "import os, time\n"
-                                "if os.fork() == 0: time.sleep(600)\n"
-                                "print(os.getpid(), flush=True)\ntime.sleep(600)"], limits=SMALL),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        sandbox.sandboxed_argv(
+            [
+                sys.executable,
+                "-c",
+                "import os, time\n"
+                "if os.fork() == 0: time.sleep(600)\n"
+                "print(os.getpid(), flush=True)\ntime.sleep(600)",
+            ],
+            limits=SMALL,
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() in ("2", "3")  # its own pid namespace
     children = _descendants(proc.pid)
     assert len(children) >= 3  # init, the program and its child
@@ -402,6 +453,7 @@ def _descendants(pid):
 def _wait_gone(pid):
     """Wait (bounded) until pid is gone or a zombie; fails if it still runs."""
     import time
+
     for _ in range(200):
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -415,12 +467,15 @@ def _wait_gone(pid):
 
 # -- when bubblewrap cannot run -----------------------------------------------
 
+
 @pytest.fixture
 def broken_bwrap(tmp_path, monkeypatch):
     """A `bwrap` on PATH that fails like one without user namespaces."""
     fake = tmp_path / "bin" / "bwrap"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
@@ -432,17 +487,22 @@ def broken_bwrap(tmp_path, monkeypatch):
 @pytest.fixture
 def missing_bwrap(monkeypatch):
     real_which = sandbox.shutil.which
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == "bwrap" else real_which(name))
+    monkeypatch.setattr(
+        sandbox.shutil, "which", lambda name: None if name == "bwrap" else real_which(name)
+    )
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
     sandbox.sandbox_available.cache_clear()
     yield
     sandbox.sandbox_available.cache_clear()
 
 
-@pytest.mark.parametrize("fixture, words", [
-    ("missing_bwrap", "missing program(s): bwrap"),
-    ("broken_bwrap", "No permissions to creating new namespace"),
-])
+@pytest.mark.parametrize(
+    "fixture, words",
+    [
+        ("missing_bwrap", "missing program(s): bwrap"),
+        ("broken_bwrap", "No permissions to creating new namespace"),
+    ],
+)
 def test_unavailable_sandbox_is_refused_with_reason(request, fixture, words):
     request.getfixturevalue(fixture)
     ok, reason = sandbox.sandbox_available()
@@ -464,8 +524,9 @@ def test_unsafe_mode_warns_loudly(missing_bwrap, monkeypatch, capsys, how):
 
 
 def test_unsafe_command_keeps_limits():
-    argv = sandbox.build_command([sys.executable, "-c", "x = bytearray(50 * 2**30)"], sandboxed=False,
-                                 limits=SMALL)
+    argv = sandbox.build_command(
+        [sys.executable, "-c", "x = bytearray(50 * 2**30)"], sandboxed=False, limits=SMALL
+    )
     assert "bwrap" not in argv
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert "MemoryError" in result.stderr
@@ -474,7 +535,11 @@ def test_unsafe_command_keeps_limits():
 def test_limits_preexec_applies_limits():
     result = subprocess.run(
         [sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"],
-        preexec_fn=sandbox.limits_preexec(SMALL), capture_output=True, text=True, check=False)
+        preexec_fn=sandbox.limits_preexec(SMALL),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert int(result.stdout) == SMALL.memory_bytes
 
 
@@ -485,22 +550,26 @@ def test_non_root_mode_uses_a_user_namespace_and_a_relative_process_limit(monkey
     from RLIMIT_NPROC even inside a user namespace, so running it would fork freely.
     """
     monkeypatch.setattr(sandbox, "_running_as_root", lambda: False)
-    argv = sandbox.sandboxed_argv([sys.executable, "-c", textwrap.dedent(FORK_COUNTER.format(after=""))],
-                                  limits=SMALL)
+    argv = sandbox.sandboxed_argv(
+        [sys.executable, "-c", textwrap.dedent(FORK_COUNTER.format(after=""))], limits=SMALL
+    )
     assert "--unshare-user" in argv and "setpriv" not in argv
     nproc = int(next(a for a in argv if a.startswith("--nproc=")).split("=")[1])
     assert nproc >= SMALL.nproc + 1  # the user's current tasks (at least this one) + the budget
     if os.geteuid() == 0:
         return
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.stdout.split()[0] == "limited", result.stdout + result.stderr
 
 
-# -- the notebook kernel (autograder.sandboxed_kernel) --------------------------
+# -- the notebook kernel (autograder.preprocessors.sandboxed_execute) --------------------------
+
 
 def _notebook(*sources):
     from nbformat.v4 import new_code_cell, new_notebook
+
     nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
@@ -523,19 +592,24 @@ def student_dir(tmp_path):
 
 
 def test_student_file_binds_skip_notebooks_and_symlinks(student_dir):
-    from autograder.sandboxed_kernel import student_file_binds
+    from autograder.preprocessors.sandboxed_execute import student_file_binds
+
     binds = student_file_binds(str(student_dir))
-    assert [dest for _, dest in binds] == [f"{sandbox.SANDBOX_WORKDIR}/data.txt",
-                                           f"{sandbox.SANDBOX_WORKDIR}/sub"]
+    assert [dest for _, dest in binds] == [
+        f"{sandbox.SANDBOX_WORKDIR}/data.txt",
+        f"{sandbox.SANDBOX_WORKDIR}/sub",
+    ]
 
 
 def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
-    from autograder.sandboxed_kernel import SandboxedExecute
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
     nb = _notebook(
         """
         import os
         print(os.getuid() >= %d, os.getcwd(), sorted(os.listdir(".")), "JPY_PARENT_PID" in os.environ)
-        """ % sandbox.SANDBOX_UID_BASE,
+        """
+        % sandbox.SANDBOX_UID_BASE,
         """
         print(open("data.txt").read())
         try:
@@ -559,8 +633,9 @@ def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
     if os.geteuid() == 0:
         assert outs[0].split()[0] == "True"
     assert outs[0].split()[1:] == [sandbox.SANDBOX_WORKDIR, "['data.txt',", "'sub']", "False"]
-    assert outs[1].split() == ["student", "data", "denied", "PermissionError"] or \
-        outs[1].split()[:3] == ["student", "data", "denied"], outs[1]
+    assert outs[1].split() == ["student", "data", "denied", "PermissionError"] or outs[1].split()[
+        :3
+    ] == ["student", "data", "denied"], outs[1]
     assert (student_dir / "data.txt").read_text() == "student data"
     if os.geteuid() == 0:
         assert outs[2].startswith("runtime dir locked"), outs[2]
@@ -569,7 +644,8 @@ def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
 
 
 def test_kernel_output_is_capped_while_it_arrives():
-    from autograder.sandboxed_kernel import SandboxedExecute
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
     nb = _notebook("print('x' * 3000, end='')", "print('small')")
     SandboxedExecute(timeout=30, max_output_bytes=1000).preprocess(nb, {})
     flood, small = (_texts(cell) for cell in nb.cells)
@@ -579,7 +655,8 @@ def test_kernel_output_is_capped_while_it_arrives():
 
 
 def test_kernel_in_unsafe_mode_runs_with_limits_only(monkeypatch, capsys):
-    from autograder.sandboxed_kernel import SandboxedExecute
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
     monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
     nb = _notebook("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])")
     executor = SandboxedExecute(timeout=30, unsafe=True, kernel_memory_bytes=3 * sandbox.GiB)
@@ -589,7 +666,8 @@ def test_kernel_in_unsafe_mode_runs_with_limits_only(monkeypatch, capsys):
 
 
 def test_kernel_refuses_without_sandbox(monkeypatch):
-    from autograder.sandboxed_kernel import SandboxedExecute
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
     monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
     with pytest.raises(sandbox.SandboxUnavailableError, match="test: no bwrap"):
@@ -608,23 +686,31 @@ def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
     for path in (site, package, site / "one_neuron_autograder-0.1.0.dist-info"):
         path.chmod(0o755)
     monkeypatch.setattr(sandbox, "PACKAGE_DIR", str(package))
-    result = run_sandboxed(f"""
+    result = run_sandboxed(
+        f"""
         import os
         print(sorted(os.listdir({str(package)!r})), sorted(os.listdir({str(site)!r})))
-    """, ro_binds=[site])
+    """,
+        ro_binds=[site],
+    )
     assert result.stdout.strip() == (
-        "[] ['autograder', 'one_neuron_autograder-0.1.0.dist-info', 'other.py']"), result.stderr
-    dist_info = run_sandboxed(f"import os; print(os.listdir({str(site / 'one_neuron_autograder-0.1.0.dist-info')!r}))",
-                              ro_binds=[site])
+        "[] ['autograder', 'one_neuron_autograder-0.1.0.dist-info', 'other.py']"
+    ), result.stderr
+    dist_info = run_sandboxed(
+        f"import os; print(os.listdir({str(site / 'one_neuron_autograder-0.1.0.dist-info')!r}))",
+        ro_binds=[site],
+    )
     assert dist_info.stdout.strip() == "[]"
 
 
 def test_huge_kernel_message_is_refused():
     """One 50 MB output never reaches the notebook; the grader goes on with the next cells."""
-    from autograder.sandboxed_kernel import SandboxedExecute
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
     nb = _notebook("print('x' * 50_000_000)", "print('small')")
-    executor = SandboxedExecute(timeout=5, iopub_timeout=2, max_message_bytes=1024 * 1024,
-                                max_output_bytes=10**9)  # only the message size limit protects here
+    executor = SandboxedExecute(
+        timeout=5, iopub_timeout=2, max_message_bytes=1024 * 1024, max_output_bytes=10**9
+    )  # only the message size limit protects here
     executor.preprocess(nb, {})
     sizes = [len(_texts(cell)) for cell in nb.cells]
     assert max(sizes) < 1024 * 1024
@@ -637,9 +723,11 @@ def bwrap_without_userns_block(tmp_path, monkeypatch):
     """A `bwrap` wrapper that fails only for the nested, unprivileged bubblewrap."""
     fake = tmp_path / "bin" / "bwrap"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = --disable-userns ] && '
-                    '{ echo "bwrap: setting up uid map: Permission denied" >&2; exit 1; }; done\n'
-                    'exec /usr/bin/bwrap "$@"\n')
+    fake.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = --disable-userns ] && '
+        '{ echo "bwrap: setting up uid map: Permission denied" >&2; exit 1; }; done\n'
+        'exec /usr/bin/bwrap "$@"\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     sandbox.sandbox_available.cache_clear()
@@ -660,7 +748,8 @@ def test_sandbox_without_nested_userns_block_still_works(bwrap_without_userns_bl
 
 def test_symlinked_entries_of_a_submission(tmp_path):
     """Entries nbgrader would copy by following a link (as root) are found, even deep in a folder."""
-    from autograder.sandboxed_kernel import symlinked_entries
+    from autograder.preprocessors.sandboxed_execute import symlinked_entries
+
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "link.txt").symlink_to("/etc/hostname")
     (tmp_path / "clean").mkdir()

@@ -1,4 +1,4 @@
-"""Submissions with symlinks are refused (autograder.submission_guard).
+"""Submissions with symlinks are refused (autograder.preprocessors.reject_symlinks).
 
 nbgrader reads and copies a submission as the grader and follows symlinks, so
 a notebook symlinked to the master would get the master's marks and a file
@@ -6,6 +6,7 @@ symlinked to gradebook.db would be copied into autograded/ and feedback/. Both
 plain ``nbgrader autograde`` (sanitize step ``RejectSymlinks``) and the class
 command (its pre-check) refuse such a submission and grade the others.
 """
+
 import hashlib
 import os
 import shutil
@@ -14,11 +15,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-
-from autograder import grade_class as gc
-from autograder.submission_guard import find_symlinks
 from nbgrader_helpers import ASSIGNMENT, nbgrader_api
 from test_trusted_verdict import MAX_SCORE, POINTS, REFERENCE_ANSWERS, shared_course, submission
+
+from autograder.classgrade import command as gc
+from autograder.preprocessors.reject_symlinks import find_symlinks
 
 NB = f"{ASSIGNMENT}.ipynb"
 EVIL = ("evil_nb", "evil_db", "evil_dir")
@@ -35,8 +36,12 @@ def course(tmp_path_factory, tmp_path):
     * evil_dir: ``submitted/evil_dir/one_neuron`` -> ``../../source/one_neuron``.
     """
     root = tmp_path / "course"
-    shutil.copytree(shared_course(tmp_path_factory), root, symlinks=True,
-                    ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+    shutil.copytree(
+        shared_course(tmp_path_factory),
+        root,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"),
+    )
     sub = root / "submitted"
     honest = sub / "honest" / ASSIGNMENT
     honest.mkdir(parents=True)
@@ -45,8 +50,9 @@ def course(tmp_path_factory, tmp_path):
     os.symlink(root / "source" / ASSIGNMENT / NB, sub / "evil_nb" / ASSIGNMENT / NB)
     (sub / "evil_db" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(submission(), sub / "evil_db" / ASSIGNMENT / NB)
-    os.symlink(os.path.join("..", "..", "..", "gradebook.db"),
-               sub / "evil_db" / ASSIGNMENT / "data.db")
+    os.symlink(
+        os.path.join("..", "..", "..", "gradebook.db"), sub / "evil_db" / ASSIGNMENT / "data.db"
+    )
     (sub / "evil_dir").mkdir()
     os.symlink(os.path.join("..", "..", "source", ASSIGNMENT), sub / "evil_dir" / ASSIGNMENT)
     assert (sub / "evil_db" / ASSIGNMENT / "data.db").read_bytes().startswith(b"SQLite format 3")
@@ -92,12 +98,14 @@ def assert_nothing_leaked(course, student):
 def gradebook(course):
     """{student: (score, {grade cell: auto_score})} of every submission in the gradebook."""
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {s.student.id: (s.score, {g.name: g.auto_score for nb in s.notebooks
-                                         for g in nb.grades})
-                for s in gb.assignment_submissions(ASSIGNMENT)}
+        return {
+            s.student.id: (s.score, {g.name: g.auto_score for nb in s.notebooks for g in nb.grades})
+            for s in gb.assignment_submissions(ASSIGNMENT)
+        }
 
 
 # --- find_symlinks --------------------------------------------------------------
+
 
 def test_find_symlinks_lists_every_link_and_follows_none(tmp_path):
     """Links anywhere below (file, dangling, directory) and the folder or its parent itself."""
@@ -112,7 +120,8 @@ def test_find_symlinks_lists_every_link_and_follows_none(tmp_path):
     os.symlink(tmp_path / "nowhere", folder / "dangling")
     os.symlink(outside, folder / "dir_link")
     assert find_symlinks(folder) == sorted(
-        [folder / "sub" / "file_link", folder / "dangling", folder / "dir_link"])
+        [folder / "sub" / "file_link", folder / "dangling", folder / "dir_link"]
+    )
     linked = tmp_path / "linked_student"
     os.symlink(tmp_path / "student", linked)
     assert find_symlinks(linked / "a", parents=1) == [linked]
@@ -121,9 +130,11 @@ def test_find_symlinks_lists_every_link_and_follows_none(tmp_path):
 
 def test_class_precheck_names_the_symlink_and_reads_nothing(course):
     sub = course / "submitted"
-    for student, name in [("evil_nb", f"evil_nb/{ASSIGNMENT}/{NB}"),
-                          ("evil_db", f"evil_db/{ASSIGNMENT}/data.db"),
-                          ("evil_dir", f"evil_dir/{ASSIGNMENT}")]:
+    for student, name in [
+        ("evil_nb", f"evil_nb/{ASSIGNMENT}/{NB}"),
+        ("evil_db", f"evil_db/{ASSIGNMENT}/data.db"),
+        ("evil_dir", f"evil_dir/{ASSIGNMENT}"),
+    ]:
         status, detail = gc.check_submission(sub / student / ASSIGNMENT, [ASSIGNMENT])
         assert status == gc.INVALID
         assert f"{name} (symlink)" in detail and "symlinks are not allowed" in detail
@@ -132,14 +143,18 @@ def test_class_precheck_names_the_symlink_and_reads_nothing(course):
 
 # --- plain nbgrader autograde / generate_feedback (in-process API) ---------------
 
+
 def test_plain_autograde_refuses_symlinks_and_grades_the_others(course):
     before = tree_digest(course / "submitted")
     api = nbgrader_api(course)
     result = api.autograde(ASSIGNMENT, "*", force=True, create=True)
     log = result.get("log", "")
     assert not result["success"]  # nbgrader reports the refused students...
-    for name in (f"evil_nb/{ASSIGNMENT}/{NB} (symlink)", f"evil_db/{ASSIGNMENT}/data.db (symlink)",
-                 f"evil_dir/{ASSIGNMENT} (symlink)"):
+    for name in (
+        f"evil_nb/{ASSIGNMENT}/{NB} (symlink)",
+        f"evil_db/{ASSIGNMENT}/data.db (symlink)",
+        f"evil_dir/{ASSIGNMENT} (symlink)",
+    ):
         assert name in log
     for student in EVIL:
         assert f"for student '{student}'" in log
@@ -171,10 +186,12 @@ def test_plain_autograde_of_one_notebook_leaves_no_copy_of_the_link(course):
 
 # --- the class command -----------------------------------------------------------
 
+
 def test_class_command_refuses_symlinks_and_grades_the_others(course):
     before = tree_digest(course / "submitted")
-    code, results = gc.grade_class(ASSIGNMENT, course_dir=course, workers=2, timeout=120,
-                                   report=False, log=lambda *a: None)
+    code, results = gc.grade_class(
+        ASSIGNMENT, course_dir=course, workers=2, timeout=120, report=False, log=lambda *a: None
+    )
     by_id = {r.student_id: r for r in results}
     assert code == gc.EXIT_ATTENTION
     assert by_id["honest"].status == gc.GRADED

@@ -3,21 +3,22 @@
 `test_tamper_verdicts.py` (verdict-level attacks) and `test_tamper_environment.py`
 (attacks on the grading environment) grade one submission at a time through
 nbgrader's API. Here all of them sit in one class, with an honest student, and are
-graded by `autograder.grade_class` with two workers: does any attacker gain a point,
+graded by `autograder.classgrade.command` with two workers: does any attacker gain a point,
 harm the honest student, change a course file or `submitted/`, or stop the run?
 """
+
 import copy
 import hashlib
 from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograder import grade_class as gc
-from autograder import samples
 from nbgrader_helpers import ASSIGNMENT, ROOT, copy_course, generate_assignment
 from test_tamper_verdicts import SCENARIOS, STEAL
-from test_trusted_verdict import POINTS, REFERENCE_ANSWERS, submission
+from test_trusted_verdict import POINTS, submission
+
+from autograder.classgrade import command as gc
+from fixtures import samples
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 TAMPER_DIR = Path(__file__).parent / "tamper"
@@ -76,20 +77,36 @@ def graded(tmp_path_factory):
     prelude = f"COURSE = {str(course)!r}\nREPO = {str(ROOT)!r}\nPORT = 9\n"
     for attack in ENVIRONMENT_ATTACKS:
         code = prelude + (TAMPER_DIR / f"{attack}.py").read_text()
-        folder = write(course, f"e_{attack}", samples.build_submission(release, {"random_sample": code}))
+        folder = write(
+            course, f"e_{attack}", samples.build_submission(release, {"random_sample": code})
+        )
         expected[f"e_{attack}"] = ZERO
     (folder.parent.parent / "e_symlink_to_master" / ASSIGNMENT / "answers.txt").symlink_to(
-        course / "source" / ASSIGNMENT / NOTEBOOK)
+        course / "source" / ASSIGNMENT / NOTEBOOK
+    )
     expected["e_symlink_to_master"] = None  # refused before grading
 
-    before = {"submitted": tree_digest(course / "submitted"), "source": tree_digest(course / "source"),
-              "config": tree_digest(course / "release")}
-    code, results = gc.grade_class(ASSIGNMENT, course_dir=course, workers=2, timeout=120,
-                                   report=False, log=lambda *a: None)
-    after = {"submitted": tree_digest(course / "submitted"), "source": tree_digest(course / "source"),
-             "config": tree_digest(course / "release")}
-    return {"course": course, "code": code, "results": {r.student_id: r for r in results},
-            "expected": expected, "before": before, "after": after}
+    before = {
+        "submitted": tree_digest(course / "submitted"),
+        "source": tree_digest(course / "source"),
+        "config": tree_digest(course / "release"),
+    }
+    code, results = gc.grade_class(
+        ASSIGNMENT, course_dir=course, workers=2, timeout=120, report=False, log=lambda *a: None
+    )
+    after = {
+        "submitted": tree_digest(course / "submitted"),
+        "source": tree_digest(course / "source"),
+        "config": tree_digest(course / "release"),
+    }
+    return {
+        "course": course,
+        "code": code,
+        "results": {r.student_id: r for r in results},
+        "expected": expected,
+        "before": before,
+        "after": after,
+    }
 
 
 def test_every_submission_has_a_result_and_the_run_finished(graded):
@@ -102,8 +119,12 @@ def test_honest_student_keeps_full_marks(graded):
     assert honest.status == gc.GRADED and cell_scores(honest) == POINTS
 
 
-@pytest.mark.parametrize("student", sorted(set(
-    [f"v_{name}" for name in SCENARIOS] + [f"e_{attack}" for attack in ENVIRONMENT_ATTACKS])))
+@pytest.mark.parametrize(
+    "student",
+    sorted(
+        set([f"v_{name}" for name in SCENARIOS] + [f"e_{attack}" for attack in ENVIRONMENT_ATTACKS])
+    ),
+)
 def test_attacker_gains_nothing(graded, student):
     result, expected = graded["results"][student], graded["expected"][student]
     if expected is None:
@@ -117,12 +138,15 @@ def test_course_files_unchanged(graded, what):
     assert graded["after"][what] == graded["before"][what]
 
 
-@pytest.mark.parametrize("student, status", [
-    ("e_endless_loop", gc.TIMED_OUT),
-    ("e_kill_kernel", gc.KERNEL_DIED),
-    ("v_kernel_killed_after_correct_answers", gc.KERNEL_DIED),
-    ("e_symlink_to_master", gc.INVALID),
-])
+@pytest.mark.parametrize(
+    "student, status",
+    [
+        ("e_endless_loop", gc.TIMED_OUT),
+        ("e_kill_kernel", gc.KERNEL_DIED),
+        ("v_kernel_killed_after_correct_answers", gc.KERNEL_DIED),
+        ("e_symlink_to_master", gc.INVALID),
+    ],
+)
 def test_broken_runs_get_their_status(graded, student, status):
     """The summary tells the instructor what happened (and still grades what it can)."""
     assert graded["results"][student].status == status

@@ -14,6 +14,7 @@ is left behind.  (Checked by hand: with the sandbox switched off, the
 gradebook, other_students, read_solutions and network snippets each make
 some of these tests fail.)
 """
+
 import hashlib
 import os
 import socket
@@ -24,14 +25,22 @@ import pytest
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader_helpers import (
+    ASSIGNMENT,
+    ROOT,
+    _venv_on_path,
+    copy_course,
+    course_config,
+    generate_assignment,
+)
 
-from autograder import samples, sandbox
-from nbgrader_helpers import ASSIGNMENT, ROOT, _venv_on_path, copy_course, course_config, generate_assignment
+from autograder.sandbox import bubblewrap as sandbox
+from fixtures import samples
 
 TAMPER_DIR = Path(__file__).parent / "tamper"
 ATTACKS = sorted(p.stem for p in TAMPER_DIR.glob("*.py"))
 # Submissions the sanitize step refuses before any student code runs
-# (autograder.submission_guard: a symlink in the submission folder).
+# (autograder.preprocessors.reject_symlinks: a symlink in the submission folder).
 REFUSED = {"symlink_to_master"}
 ATTACKED_CELL = "random_sample"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -124,7 +133,8 @@ def graded(tmp_path_factory):
         code = prelude + (TAMPER_DIR / f"{attack}.py").read_text()
         submit(course, attack, samples.build_submission(release, {ATTACKED_CELL: code}))
     (course / "submitted" / "symlink_to_master" / ASSIGNMENT / "answers.txt").symlink_to(
-        course / "source" / ASSIGNMENT / NOTEBOOK)
+        course / "source" / ASSIGNMENT / NOTEBOOK
+    )
 
     config = course_config(course)
     config.SandboxedExecute.timeout = CELL_TIMEOUT
@@ -148,8 +158,14 @@ def graded(tmp_path_factory):
     finally:
         listener.close()
     after = course_snapshot(course)
-    return {"course": course, "results": results, "before": before, "after": after,
-            "connections": connections, "leftovers": sandbox_descendants()}
+    return {
+        "course": course,
+        "results": results,
+        "before": before,
+        "after": after,
+        "connections": connections,
+        "leftovers": sandbox_descendants(),
+    }
 
 
 def test_victim_and_baseline_are_graded(graded):
@@ -164,9 +180,13 @@ def test_reference_notebook_runs_cleanly_in_the_sandbox(graded):
     """No error and no stderr in any cell of the victim's notebook: the sandbox breaks nothing honest."""
     nb_path = graded["course"] / "autograded" / "victim" / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(str(nb_path), as_version=4)
-    problems = [(cell.metadata.get("nbgrader", {}).get("grade_id"), out.get("ename") or out.get("text"))
-                for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-                if out.output_type == "error" or out.get("name") == "stderr"]
+    problems = [
+        (cell.metadata.get("nbgrader", {}).get("grade_id"), out.get("ename") or out.get("text"))
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error" or out.get("name") == "stderr"
+    ]
     assert problems == []
 
 
@@ -190,13 +210,17 @@ def test_attack_leaks_nothing_into_the_notebook(graded, attack):
     """No snippet reports a successful attempt (a `LEAKED` line) from inside the kernel."""
     nb_path = graded["course"] / "autograded" / attack / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(str(nb_path), as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ATTACKED_CELL)
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ATTACKED_CELL
+    )
     assert "COURSE =" in cell.source  # the attack is there
     text = "".join(out.get("text", "") for out in cell.outputs)
     assert "LEAKED" not in text
 
 
-@pytest.mark.parametrize("what", ["submitted", "source", "config", "victim_autograded", "victim_scores"])
+@pytest.mark.parametrize(
+    "what", ["submitted", "source", "config", "victim_autograded", "victim_scores"]
+)
 def test_attacks_change_nothing(graded, what):
     assert graded["after"][what] == graded["before"][what]
     assert graded["before"][what], "nothing to compare"
@@ -229,14 +253,19 @@ def test_output_flood_is_bounded(graded):
     assert 0 < nb_path.stat().st_size < MAX_NOTEBOOK_BYTES
 
 
-@pytest.mark.parametrize("attack, evidence", [
-    ("kill_kernel", "KernelLost"),
-    ("endless_loop", "CellTimeoutError"),
-])
+@pytest.mark.parametrize(
+    "attack, evidence",
+    [
+        ("kill_kernel", "KernelLost"),
+        ("endless_loop", "CellTimeoutError"),
+    ],
+)
 def test_lost_kernel_is_reported_in_the_notebook(graded, attack, evidence):
     """The autograded notebook says why the rest of it did not run (a lost kernel, or a
     cell past its timeout that ignored the interrupt)."""
     nb_path = graded["course"] / "autograded" / attack / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(str(nb_path), as_version=4)
-    enames = [out.get("ename") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    enames = [
+        out.get("ename") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+    ]
     assert evidence in enames

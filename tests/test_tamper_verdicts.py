@@ -6,24 +6,33 @@ the release, full marks for the reference). After each one, the honest
 student's grades, the assignment's maximum and the course files must be
 unchanged.
 """
+
 import copy
 import hashlib
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
-
 from nbgrader_helpers import ROOT
 from test_trusted_verdict import (
-    MAX_SCORE, POINTS, REFERENCE_ANSWERS, assignment_max_score, autograde, grade_id,
-    graded_perfect, scores, shared_course, submission,
+    MAX_SCORE,
+    POINTS,
+    REFERENCE_ANSWERS,
+    assignment_max_score,
+    autograde,
+    grade_id,
+    graded_perfect,
+    scores,
+    shared_course,
+    submission,
 )
 
 ZERO = {name: 0.0 for name in POINTS}
 STUB_SIGMOID = "def sigmoid(x):\n    raise NotImplementedError()\n"
 
-IPYTHON_HOOKS = STUB_SIGMOID + '''
+IPYTHON_HOOKS = (
+    STUB_SIGMOID
+    + """
 import sys
 ip = get_ipython()
 # every later cell becomes `pass`, so no visible or hidden test can fail in the kernel
@@ -35,7 +44,8 @@ ip.events.register("post_run_cell", _forget_errors)
 ip.events.register("pre_run_cell", lambda info: None)
 ip.showtraceback = lambda *args, **kwargs: None
 sys.excepthook = lambda *args: None
-'''
+"""
+)
 
 ALWAYS_EQUAL = '''
 class Anything(float):
@@ -78,7 +88,9 @@ def sigmoid(x):
     return np.zeros(np.shape(x)).view(Liar)
 '''
 
-BUILTINS_PATCH = STUB_SIGMOID + '''
+BUILTINS_PATCH = (
+    STUB_SIGMOID
+    + '''
 import builtins
 class _Never(Exception):
     pass
@@ -92,8 +104,9 @@ def _lenient_isinstance(obj, cls):
 builtins.isinstance = _lenient_isinstance
 builtins.AssertionError = _Never
 '''
+)
 
-NUMPY_PATCH = '''
+NUMPY_PATCH = """
 np.testing.assert_allclose = lambda *args, **kwargs: None
 np.testing.assert_array_equal = lambda *args, **kwargs: None
 np.allclose = lambda *args, **kwargs: True
@@ -102,26 +115,29 @@ np.array_equal = lambda *args, **kwargs: True
 
 def sigmoid(x):
     return np.zeros(np.shape(x))
-'''
+"""
 
-FAKE_CHECKS = STUB_SIGMOID + '''
+FAKE_CHECKS = (
+    STUB_SIGMOID
+    + """
 import os, sys, types
 names = ["check_random_sample", "check_sigmoid_values", "check_sigmoid_stability",
          "check_bce_loss", "check_backprop", "check_final_accuracy"]
-fake = types.ModuleType("autograder.checks")
+fake = types.ModuleType("autograder.assignment.checks")
 for name in names:
     setattr(fake, name, lambda *args, **kwargs: None)
 package = types.ModuleType("autograder")
 package.__path__ = []
 package.checks = fake
 sys.modules["autograder"] = package
-sys.modules["autograder.checks"] = fake
+sys.modules["autograder.assignment.checks"] = fake
 os.makedirs("autograder", exist_ok=True)
 open("autograder/__init__.py", "w").close()
 with open("autograder/checks.py", "w") as handle:
     handle.write("def __getattr__(name):\\n    return lambda *args, **kwargs: None\\n")
 sys.path.insert(0, os.getcwd())
-'''
+"""
+)
 
 STEAL = '''
 import glob, json, sqlite3
@@ -130,7 +146,7 @@ def _steal():
     """Solutions from the grader's files: the reference module, the master, the gradebook."""
     stolen = {{"np": np}}
     try:
-        import autograder.reference as ref
+        import autograder.assignment.reference as ref
         return vars(ref)
     except ImportError:
         pass
@@ -198,12 +214,24 @@ def _duplicate_graded_cell(nb):
 
 def _add_graded_cell(nb):
     bonus = new_code_cell("print('бонус')")
-    bonus.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
-                                  "grade_id": "bonus", "points": 1000, "schema_version": 3}
+    bonus.metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "locked": True,
+        "grade_id": "bonus",
+        "points": 1000,
+        "schema_version": 3,
+    }
     nb.cells.append(bonus)
     twin = new_code_cell("pass")  # a second cell claiming an existing graded id
-    twin.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": False,
-                                 "grade_id": "net", "points": 1000, "schema_version": 3}
+    twin.metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "locked": False,
+        "grade_id": "net",
+        "points": 1000,
+        "schema_version": 3,
+    }
     nb.cells.insert(1, twin)
     return nb
 
@@ -266,8 +294,12 @@ def _fingerprint(course):
     """Hash of the course files a submission must not change (and of the honest one's work)."""
     digest = hashlib.sha256()
     course = Path(course)
-    paths = [course / "nbgrader_config.py"] + sorted((course / "source").rglob("*")) + sorted(
-        (course / "release").rglob("*")) + sorted((course / "submitted" / "perfect").rglob("*"))
+    paths = (
+        [course / "nbgrader_config.py"]
+        + sorted((course / "source").rglob("*"))
+        + sorted((course / "release").rglob("*"))
+        + sorted((course / "submitted" / "perfect").rglob("*"))
+    )
     for path in paths:
         if path.is_file():
             digest.update(str(path).encode() + path.read_bytes())

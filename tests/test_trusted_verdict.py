@@ -4,18 +4,26 @@ Also holds the helpers that test_feedback.py and test_tamper_verdicts.py share:
 one course copy per test session (generate_assignment costs seconds), a
 submission builder and an autograde call returning the scores.
 """
+
 import inspect
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from nbgrader_helpers import (
+    ASSIGNMENT,
+    RELEASE_NOTEBOOK,
+    copy_course,
+    generate_assignment,
+    nbgrader_api,
+)
 
-from autograder import catalog, reference
-from autograder.checks import CHECKS
-from autograder.remote import StudentWorker
-from autograder.trusted import PASS_TEXT, TrustedVerdict
-from nbgrader_helpers import ASSIGNMENT, RELEASE_NOTEBOOK, copy_course, generate_assignment, nbgrader_api
+from autograder.assignment import reference
+from autograder.assignment.checks import CHECKS
+from autograder.preprocessors.trusted_verdict import PASS_TEXT, TrustedVerdict
+from autograder.sandbox.remote import StudentWorker
+from fixtures import catalog
 
 POINTS = dict(catalog.POINTS)
 MAX_SCORE = sum(POINTS.values())
@@ -64,7 +72,8 @@ def autograde(course, student, nb):
     result = nbgrader_api(course).autograde(ASSIGNMENT, student, force=True, create=True)
     assert result["success"], result.get("error", "") + result.get("log", "")
     return scores(course, student), nbformat.read(
-        Path(course) / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+        Path(course) / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4
+    )
 
 
 def scores(course, student):
@@ -101,8 +110,10 @@ def course(tmp_path_factory):
 def test_gradebook_and_checks_agree_on_graded_cells(course):
     """Does every graded cell of the gradebook have a check, with the design's points?"""
     with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
-        graded = {cell.name: cell.max_score
-                  for cell in gb.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells}
+        graded = {
+            cell.name: cell.max_score
+            for cell in gb.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells
+        }
     assert graded == POINTS
     assert set(CHECKS) == set(POINTS)
 
@@ -139,8 +150,12 @@ def test_naive_sigmoid_loses_only_the_stability_cell(course):
 # accuracy included, takes about two minutes through the worker: 80 of 80 agree).
 CATALOG_SAMPLE = catalog.ENTRIES[::8]
 ANSWER_ORDER = ("random_sample", "sigmoid", "BCELoss", "backprop")
-REFERENCE_BY_FUNCTION = {"random_sample": reference.random_sample, "sigmoid": reference.sigmoid,
-                         "BCELoss": reference.BCELoss, "backprop": reference.backprop}
+REFERENCE_BY_FUNCTION = {
+    "random_sample": reference.random_sample,
+    "sigmoid": reference.sigmoid,
+    "BCELoss": reference.BCELoss,
+    "backprop": reference.backprop,
+}
 
 
 @pytest.mark.parametrize("entry", CATALOG_SAMPLE, ids=lambda entry: entry.name)

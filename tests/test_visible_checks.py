@@ -5,6 +5,7 @@ students see and run.  It must accept every correct catalog entry and should
 flag most mistakes in the test cell(s) of their own function; this test
 measures how many (`pytest -s` prints the figure).
 """
+
 import contextlib
 import io
 import warnings
@@ -13,8 +14,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import catalog, reference
-from autograder.samples import COURSE_DIR
+from autograder.assignment import reference
+from fixtures import catalog
+from fixtures.samples import COURSE_DIR
 
 MASTER = COURSE_DIR / "source" / "one_neuron" / "one_neuron.ipynb"
 HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
@@ -24,8 +26,11 @@ RESULTS = {}
 
 def _cells():
     nb = nbformat.read(str(MASTER), as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
-            if "grade_id" in cell.metadata.get("nbgrader", {})}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in nb.cells
+        if "grade_id" in cell.metadata.get("nbgrader", {})
+    }
 
 
 CELLS = _cells()
@@ -50,9 +55,12 @@ def visible_verdicts(entry):
         for grade_id in catalog.OWN_CELLS[entry.function]:
             ns = _namespace(entry)
             sink = io.StringIO()
-            with warnings.catch_warnings(), contextlib.redirect_stdout(sink), \
-                    contextlib.redirect_stderr(sink), \
-                    np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"):
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stdout(sink),
+                contextlib.redirect_stderr(sink),
+                np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"),
+            ):
                 warnings.simplefilter("ignore")
                 try:
                     exec(compile(VISIBLE[grade_id], f"<visible {grade_id}>", "exec"), ns)
@@ -70,16 +78,18 @@ def test_visible_parts_exist():
         assert "assert" in code, f"{grade_id}: no visible check"
 
 
-@pytest.mark.parametrize("entry", catalog.entries(correct=True),
-                         ids=[e.name for e in catalog.entries(correct=True)])
+@pytest.mark.parametrize(
+    "entry", catalog.entries(correct=True), ids=[e.name for e in catalog.entries(correct=True)]
+)
 def test_visible_checks_accept_correct_code(entry):
     """A correct variant must never be rejected by the visible checks."""
     verdicts = visible_verdicts(entry)
     assert not any(verdicts.values()), verdicts
 
 
-@pytest.mark.parametrize("entry", catalog.entries(correct=False),
-                         ids=[e.name for e in catalog.entries(correct=False)])
+@pytest.mark.parametrize(
+    "entry", catalog.entries(correct=False), ids=[e.name for e in catalog.entries(correct=False)]
+)
 def test_visible_checks_on_mistake(entry):
     """Records whether a visible check of the entry's own function flags the mistake."""
     RESULTS[entry.name] = any(visible_verdicts(entry).values())
@@ -92,6 +102,8 @@ def test_visible_coverage():
     flagged = [e for e in mistakes if RESULTS[e.name]]
     missed = sorted(e.name for e in mistakes if not RESULTS[e.name])
     share = len(flagged) / len(mistakes)
-    print(f"\nvisible checks flag {len(flagged)}/{len(mistakes)} mistakes ({share:.0%}); "
-          f"missed: {', '.join(missed)}")
+    print(
+        f"\nvisible checks flag {len(flagged)}/{len(mistakes)} mistakes ({share:.0%}); "
+        f"missed: {', '.join(missed)}"
+    )
     assert share >= MIN_COVERAGE

@@ -1,13 +1,14 @@
 """Build the master notebook ``source/one_neuron/one_neuron.ipynb``.
 
 The text and the given code live here; the solution cells and the read-only
-model cell are injected from ``autograder.reference`` (the single source of
+model cell are injected from ``autograder.assignment.reference`` (the single source of
 truth), so the notebook cannot drift from the reference. The committed master is
 exactly what ``render()`` returns (``tests/test_notebook_sync.py`` checks it).
 
     python tools/build_master.py           # write the master
     python tools/build_master.py --check   # exit 1 if the committed master differs
 """
+
 import argparse
 import ast
 import inspect
@@ -18,9 +19,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import reference
-from autograder.catalog import POINTS
-from autograder.checks import CHECKS
+from autograder.assignment import reference
+from autograder.assignment.checks import CHECKS
+from fixtures.catalog import POINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER = ROOT / "source" / "one_neuron" / "one_neuron.ipynb"
@@ -30,8 +31,10 @@ END_SOLUTION = "### END SOLUTION"
 
 # Graded test cells and their points: the catalog's table (one source for the notebook,
 # the demo and the tests); whole points are written as integers, as nbgrader shows them.
-TEST_POINTS = {grade_id: int(points) if float(points).is_integer() else points
-               for grade_id, points in POINTS.items()}
+TEST_POINTS = {
+    grade_id: int(points) if float(points).is_integer() else points
+    for grade_id, points in POINTS.items()
+}
 
 
 def hidden_call(grade_id):
@@ -115,7 +118,7 @@ def test(grade_id, visible):
     source = (
         textwrap.dedent(visible).strip("\n")
         + "\n\n### BEGIN HIDDEN TESTS\n"
-        + f"from autograder.checks import {check}\n"
+        + f"from autograder.assignment.checks import {check}\n"
         + f"{check}({arguments})\n"
         + "### END HIDDEN TESTS"
     )
@@ -210,7 +213,7 @@ assert len(rs_splits) > 1, (
 )
 print("Видимые проверки random_sample пройдены.")
 '''
-VISIBLE_SIGMOID_VALUES = r'''
+VISIBLE_SIGMOID_VALUES = r"""
 # Видимая проверка значений sigmoid: только быстрая самопроверка, оценку ставят скрытые тесты.
 import math
 import warnings
@@ -253,9 +256,9 @@ assert np.allclose(sv_integer_values, sv_expected(sv_integers), rtol=1e-7, atol=
     "Целочисленный вход: результат должен быть вещественным (не создавайте массив результата с dtype входа)."
 )
 print("Видимые проверки значений sigmoid пройдены.")
-'''
+"""
 
-VISIBLE_SIGMOID_STABILITY = r'''
+VISIBLE_SIGMOID_STABILITY = r"""
 # Видимая проверка устойчивости sigmoid: только быстрая самопроверка, оценку ставят скрытые тесты.
 import warnings
 
@@ -279,9 +282,9 @@ assert np.ndim(ss_scalar) == 0 and abs(float(ss_scalar)) < 1e-12, (
     f"sigmoid(-1000.0) должна вернуть число около 0, получено {ss_scalar!r}"
 )
 print("Видимые проверки устойчивости sigmoid пройдены.")
-'''
+"""
 
-VISIBLE_BCE_LOSS = r'''
+VISIBLE_BCE_LOSS = r"""
 # Видимая проверка BCELoss: только быстрая самопроверка, оценку ставят скрытые тесты.
 import math
 import warnings
@@ -338,7 +341,7 @@ assert np.shape(bce_matrix) == (2, 2) and np.allclose(bce_matrix, bce_expected[:
     f"Для входа формы (2, 2) получено {np.asarray(bce_matrix).tolist()}: форма и значения должны сохраняться."
 )
 print("Видимые проверки BCELoss пройдены.")
-'''
+"""
 
 VISIBLE_BACKPROP = r'''
 # Видимая проверка backprop: только быстрая самопроверка, оценку ставят скрытые тесты.
@@ -436,7 +439,7 @@ for bp_labels, bp_lr in [(bp_y, 0.1), (bp_y.astype(bool), 0.1), (bp_y, None)]:
 print("Видимые проверки backprop пройдены.")
 '''
 
-VISIBLE_FINAL_ACCURACY = r'''
+VISIBLE_FINAL_ACCURACY = r"""
 # Видимая проверка обучения целиком: только быстрая самопроверка, оценку ставят скрытые тесты.
 import warnings
 
@@ -457,14 +460,16 @@ assert fa_accuracy >= 0.9, (
     "Проверьте sigmoid и backprop: знак шага и среднее по батчу."
 )
 print(f"Видимая проверка обучения пройдена: доля верных ответов {fa_accuracy:.3f}.")
-'''
+"""
 
 
 def cells():
     """All cells of the master, in order."""
     r = reference
     return [
-        md("intro", """
+        md(
+            "intro",
+            """
             # Один нейрон с нуля
 
             В этом задании мы своими руками соберём и обучим самую маленькую нейронную сеть: один нейрон
@@ -495,12 +500,18 @@ def cells():
             * Функции не должны выдавать предупреждений numpy (например, о переполнении или делении на ноль)
               и не должны изменять переданные им массивы.
             * Перед сдачей выполните *Kernel → Restart & Run All* и убедитесь, что всё работает без ошибок.
-            """),
-        code("imports", """
+            """,
+        ),
+        code(
+            "imports",
+            """
             import numpy as np
             import matplotlib.pyplot as plt
-            """),
-        md("task", """
+            """,
+        ),
+        md(
+            "task",
+            """
             ## 1. Задача
 
             Научим нейрон отличать положительные числа от остальных. Целевая функция
@@ -510,15 +521,21 @@ def cells():
 
             Прежде чем учить модель, полезно посмотреть, сколько объектов в каждом классе. Посчитаем это для
             целых чисел от $-5$ до $5$.
-            """),
+            """,
+        ),
         code("target", reference_source(r.target)),
-        code("class_balance", """
+        code(
+            "class_balance",
+            """
             integers = np.arange(-5, 6)
             n_positive = int(np.sum(target(integers)))
             print(f"целых чисел на [-5, 5]: {integers.size}")
             print(f"класс True (x > 0): {n_positive}, класс False (x <= 0): {integers.size - n_positive}")
-            """),
-        md("class_balance_remark", """
+            """,
+        ),
+        md(
+            "class_balance_remark",
+            """
             Классы почти равны, но не совсем: ноль не положителен, поэтому в классе `False` на одно число
             больше (6 против 5). Баланс классов зависит от того, какие точки мы берём. На сетке из 100 точек
             `np.linspace(-5, 5, 100)`, которой мы воспользуемся дальше, нуля нет, а точки симметричны
@@ -527,8 +544,11 @@ def cells():
             Это стоит помнить при оценке качества: если бы один класс занимал, скажем, 90% выборки, то
             модель, всегда отвечающая этим классом, уже угадывала бы 90% ответов. Доля верных ответов
             (accuracy) осмысленна только в сравнении с такой простейшей моделью.
-            """),
-        md("data_intro", """
+            """,
+        ),
+        md(
+            "data_intro",
+            """
             ## 2. Данные и их разбиение
 
             Данные делят на три части:
@@ -555,34 +575,49 @@ def cells():
             * train и test не пересекаются и вместе содержат всю выборку; входные массивы не изменяются;
             * для случайности используйте глобальный генератор numpy (`np.random.permutation`,
               `np.random.choice`), тогда `np.random.seed(...)` делает разбиение воспроизводимым.
-            """),
+            """,
+        ),
         answer("random_sample"),
         test("test_random_sample", VISIBLE_RANDOM_SAMPLE),
-        md("data_make", """
+        md(
+            "data_make",
+            """
             Теперь сами данные: 100 равноотстоящих точек отрезка $[-5, 5]$ и их метки $f(x)$. Точки остаются
             вещественными: если округлить их до целых, все точки из $(-1, 1)$ превратятся в ноль и нейрон
             перестанет их различать. Генератор случайных чисел фиксируем один раз, чтобы весь блокнот давал
             одни и те же результаты при каждом запуске.
-            """),
-        code("make_data", f"""
+            """,
+        ),
+        code(
+            "make_data",
+            f"""
             np.random.seed(12)
 
             X = np.linspace({r.X_LOW:g}, {r.X_HIGH:g}, {r.N_POINTS})
             y = target(X)
             print(f"X: {{X.shape}}, {{X.dtype}}; y: {{y.shape}}, {{y.dtype}}; класс True: {{y.sum()}} из {{y.size}}")
-            """),
-        md("split_intro", """
+            """,
+        ),
+        md(
+            "split_intro",
+            """
             Сначала откладываем тестовую часть (20%), затем оставшиеся 80% той же функцией делим на
             обучающую и валидационную части. Итого 64 точки для обучения, 16 для валидации и 20 для теста.
-            """),
-        code("split", """
+            """,
+        ),
+        code(
+            "split",
+            """
             X_trainval, X_test, y_trainval, y_test = random_sample(X, y, fraction=0.8)
             X_train, X_val, y_train, y_val = random_sample(X_trainval, y_trainval, fraction=0.8)
 
             for name, part in [("train", y_train), ("validation", y_val), ("test", y_test)]:
                 print(f"{name:>10}: {part.size:3d} точек, класс True: {part.sum():2d}, класс False: {(~part).sum():2d}")
-            """),
-        md("model", """
+            """,
+        ),
+        md(
+            "model",
+            """
             ## 3. Модель: один нейрон
 
             Нейрон умножает вход на вес $w$, прибавляет смещение $b$ и пропускает результат через сигмоиду:
@@ -602,20 +637,29 @@ def cells():
               и здесь экспонента от отрицательного числа переполниться не может. Считайте каждую
               половину входа своей формулой. Осторожно с `np.where`: он вычисляет **обе** ветки для всех
               элементов, и предупреждение всё равно появится.
-            """),
+            """,
+        ),
         answer("sigmoid"),
         test("test_sigmoid_values", VISIBLE_SIGMOID_VALUES),
         test("test_sigmoid_stability", VISIBLE_SIGMOID_STABILITY),
-        md("net_intro", """
+        md(
+            "net_intro",
+            """
             Класс `Net` дан готовым (ячейка только для чтения): он хранит параметры `w`, `b` и при вызове
             `net(x)` возвращает $\\sigma(w x + b)$ для каждого элемента `x`, используя вашу `sigmoid`.
-            """),
+            """,
+        ),
         code("net", reference_source(r.Net)),
-        code("net_demo", """
+        code(
+            "net_demo",
+            """
             demo_net = Net(w=0.5, b=1)
             print(demo_net(np.array([-4.0, -2.0, 0.0, 2.0])))
-            """),
-        md("loss", """
+            """,
+        ),
+        md(
+            "loss",
+            """
             ## 4. Функция потерь: бинарная кросс-энтропия
 
             Для одного объекта с меткой $y \\in \\{0, 1\\}$ и предсказанной вероятностью $r$
@@ -636,16 +680,22 @@ def cells():
             `BCELoss(x, y, eps=1e-5)`: `x` — вероятности любой формы, `y` — метки той же формы (`bool`, целые
             или вещественные 0/1). Возвращает массив потерь той же формы, что `x` (без усреднения),
             с обрезкой вероятностей до $[\\varepsilon, 1 - \\varepsilon]$ и натуральным логарифмом.
-            """),
+            """,
+        ),
         answer("bce_loss"),
         test("test_bce_loss", VISIBLE_BCE_LOSS),
-        code("loss_demo", """
+        code(
+            "loss_demo",
+            """
             probabilities = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
             print("вероятности:", probabilities)
             print("потери при y = 1:", BCELoss(probabilities, np.ones(5)))
             print("потери при y = 0:", BCELoss(probabilities, np.zeros(5)))
-            """),
-        md("backprop_theory", """
+            """,
+        ),
+        md(
+            "backprop_theory",
+            """
             ## 5. Обратное распространение ошибки
 
             Вычисление идёт цепочкой $x \\to l = w x + b \\to r = \\sigma(l) \\to L(r, y)$. Чтобы уменьшить
@@ -683,10 +733,13 @@ def cells():
 
             Принимаются обе формы: произведение по цепочке (тогда защитите деление на $r$ и $1 - r$ от нуля)
             и упрощённая формула $r - y$. Важно, чтобы шаг совпадал с формулами выше.
-            """),
+            """,
+        ),
         answer("backprop"),
         test("test_backprop", VISIBLE_BACKPROP),
-        md("training_intro", f"""
+        md(
+            "training_intro",
+            f"""
             ## 6. Обучение
 
             Всё готово. Начинаем с нейрона `Net(w={r.INITIAL_W:g}, b={r.INITIAL_B:g})` и делаем {r.N_STEPS} шагов
@@ -696,9 +749,12 @@ def cells():
             используем один раз, после обучения.
 
             Доля верных ответов (accuracy) — доля точек, где предсказанный класс ($r > 0.5$) совпал с меткой.
-            """),
+            """,
+        ),
         code("accuracy", reference_source(r.accuracy)),
-        code("train", f"""
+        code(
+            "train",
+            f"""
             LEARNING_RATE = {r.LEARNING_RATE!r}
             N_STEPS = {r.N_STEPS!r}
             EVAL_EVERY = 100
@@ -723,17 +779,26 @@ def cells():
                     print(f"шаг {{step:4d}}: валидация BCE = {{val_loss:.4f}}, accuracy = {{val_accuracy:.3f}}")
 
             print(f"обученные параметры: w = {{net.w:.4f}}, b = {{net.b:.4f}}")
-            """),
-        code("test_evaluation", """
+            """,
+        ),
+        code(
+            "test_evaluation",
+            """
             test_loss, test_accuracy = evaluate(net, X_test, y_test)
             print(f"тестовая выборка: BCE = {test_loss:.4f}, accuracy = {test_accuracy:.3f}")
-            """),
-        md("final_accuracy_intro", """
+            """,
+        ),
+        md(
+            "final_accuracy_intro",
+            """
             Последний балл — за обучение целиком: скрытый тест обучает нейрон вашими `sigmoid` и `backprop`
             с теми же настройками и сравнивает его точность на тестовой части с эталоном, обученным так же.
-            """),
+            """,
+        ),
         test("test_final_accuracy", VISIBLE_FINAL_ACCURACY),
-        md("plots_intro", f"""
+        md(
+            "plots_intro",
+            f"""
             ## 7. Графики
 
             Кривые обучения показывают, как менялись потеря и точность на валидации. Точность может с
@@ -742,8 +807,11 @@ def cells():
             может не оказаться. Потеря при этом продолжает падать: нейрон становится увереннее в верных
             ответах. Второй график — сами данные и обученная сигмоида: видно, где нейрон проводит границу
             между классами.
-            """),
-        code("plot_curves", """
+            """,
+        ),
+        code(
+            "plot_curves",
+            """
             fig, (ax_loss, ax_accuracy) = plt.subplots(1, 2, figsize=(11, 3.5))
             ax_loss.plot(history["step"], history["val_loss"], marker="o")
             ax_loss.set_xlabel("шаг")
@@ -756,8 +824,11 @@ def cells():
             ax_accuracy.set_title("Доля верных ответов")
             fig.tight_layout()
             plt.show()
-            """),
-        code("plot_fit", """
+            """,
+        ),
+        code(
+            "plot_fit",
+            """
             grid = np.linspace(-5, 5, 400)
             boundary = -net.b / net.w
 
@@ -775,8 +846,11 @@ def cells():
             ax.set_ylabel("метка / вероятность класса True")
             ax.legend(loc="upper left")
             plt.show()
-            """),
-        md("conclusion", """
+            """,
+        ),
+        md(
+            "conclusion",
+            """
             ## Итоги
 
             * Один нейрон с сигмоидой — это логистическая регрессия: он проводит одну границу $x = -b/w$ и
@@ -785,14 +859,19 @@ def cells():
               чем дольше учим, тем круче сигмоида. Граница же почти сразу оказывается около нуля.
             * Стратифицированное разбиение, устойчивая сигмоида и обрезка вероятностей в потере — мелочи,
               без которых обучение ломается на краевых случаях или даёт нечестную оценку.
-            """),
+            """,
+        ),
     ]
 
 
 def build_notebook():
     nb = new_notebook(cells=cells())
     nb.metadata = {
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "kernelspec": {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        },
         "language_info": {"name": "python"},
     }
     return nb
@@ -807,7 +886,9 @@ def render():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare with the committed master")
+    parser.add_argument(
+        "--check", action="store_true", help="only compare with the committed master"
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check:

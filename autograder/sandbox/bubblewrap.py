@@ -30,7 +30,7 @@ of the processes the user already runs.
 
 Typical use::
 
-    from autograder import sandbox
+    from autograder.sandbox import bubblewrap as sandbox
 
     sandboxed = sandbox.require_sandbox()        # raises if bwrap cannot run
     argv = sandbox.build_command(
@@ -56,8 +56,8 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, Union
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,13 @@ _ETC_FILES = (
     "fonts",  # fontconfig (matplotlib runs fc-list; without it: errors on stderr)
 )
 
-Bind = Union[str, os.PathLike, tuple]
+Bind = str | os.PathLike | tuple
 
 #: This package.  Installed editable it lives in the course directory, which is
 #: not bound; installed into the virtualenv (``pip install .``) it would be
 #: visible through the venv bind, so ``sandboxed_argv`` hides it under an empty
 #: tmpfs (it holds the reference solution and the checks).
-PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -165,8 +165,13 @@ _block_userns = True
 
 def _probe(block_userns: bool) -> tuple[int, str]:
     argv = sandboxed_argv(["/bin/true"], python_binds=False, block_userns=block_userns)
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=30, check=False)
+    proc = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     return proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
 
 
@@ -198,8 +203,9 @@ def sandbox_available() -> tuple[bool, str]:
         return False, f"bubblewrap failed to start: {exc}"
     if code == 0:
         _block_userns = False
-        log.warning("sandbox without the user-namespace block (nested bubblewrap failed: %s)",
-                    nested_detail)
+        log.warning(
+            "sandbox without the user-namespace block (nested bubblewrap failed: %s)", nested_detail
+        )
         return True, f"bubblewrap works, but user namespaces stay allowed inside ({nested_detail})"
     return False, (
         f"bubblewrap cannot create a sandbox here: {detail or f'exit status {code}'} "
@@ -277,10 +283,13 @@ def _hidden_dirs(binds: Sequence[tuple[str, str]]) -> list[str]:
     package = PACKAGE_DIR
     site = os.path.dirname(package)
     try:
-        metadata = [name for name in sorted(os.listdir(site))
-                    if name.startswith("one_neuron_autograder")
-                    and name.endswith((".dist-info", ".egg-info"))
-                    and os.path.isdir(os.path.join(site, name))]
+        metadata = [
+            name
+            for name in sorted(os.listdir(site))
+            if name.startswith("one_neuron_autograder")
+            and name.endswith((".dist-info", ".egg-info"))
+            and os.path.isdir(os.path.join(site, name))
+        ]
     except OSError:
         metadata = []
     hidden = []
@@ -396,7 +405,13 @@ def sandboxed_argv(
         block_userns = _block_userns
     as_root = _running_as_root()
     args = ["bwrap", "--die-with-parent", "--new-session"]
-    args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    args += [
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
     if not as_root:
         args += ["--unshare-user"] + (["--disable-userns"] if block_userns else [])
     args += ["--hostname", hostname]
@@ -425,7 +440,9 @@ def sandboxed_argv(
     rw = list(rw_binds) + ([scratch_dir] if scratch_dir is not None else [])
     for src, dest in _normalize_binds(rw):
         args += dirs.parents(dest) + ["--bind", src, dest]
-    for hidden in _hidden_dirs(_normalize_binds(ro) + _normalize_binds(ro_binds) + _normalize_binds(rw)):
+    for hidden in _hidden_dirs(
+        _normalize_binds(ro) + _normalize_binds(ro_binds) + _normalize_binds(rw)
+    ):
         args += ["--perms", "0755", "--size", "4096", "--tmpfs", hidden]
 
     args += ["--chdir", cwd or SANDBOX_WORKDIR, "--clearenv"]
@@ -450,8 +467,18 @@ def sandboxed_argv(
             # A second, unprivileged bubblewrap whose only job is to forbid user
             # namespaces (which would hand student code the kernel's namespaced
             # root features: a large attack surface).
-            args += ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--disable-userns",
-                     "--die-with-parent", "--chdir", cwd or SANDBOX_WORKDIR, "--"]
+            args += [
+                "bwrap",
+                "--dev-bind",
+                "/",
+                "/",
+                "--unshare-user",
+                "--disable-userns",
+                "--die-with-parent",
+                "--chdir",
+                cwd or SANDBOX_WORKDIR,
+                "--",
+            ]
     else:
         args += prlimit_args(limits, nproc_base=_count_user_tasks(os.getuid()))
     return args + list(argv)

@@ -6,10 +6,11 @@ one-line comment in its place. It runs
 
 * in ``c.Autograde.autograde_preprocessors`` before the kernel executes the
   submission, so the student's code never sees the names of the checks (the
-  trusted verdict grades the cells anyway, see ``autograder.trusted``); and
+  trusted verdict grades the cells anyway, see ``autograder.preprocessors.trusted_verdict``); and
 * in ``c.GenerateFeedback.preprocessors``, so the feedback shows the visible
   tests and each failing check's message but not the hidden source.
 """
+
 from __future__ import annotations
 
 from nbformat.notebooknode import NotebookNode

@@ -28,6 +28,7 @@ Requests (``op``): ``load`` (execute answer cells in a fresh namespace),
 ``install_reference`` (the trusted activation for nets with activation
 "reference"), ``call`` (call a function of the namespace), ``ping``.
 """
+
 import base64
 import builtins
 import io
@@ -48,8 +49,16 @@ MAX_DEPTH = 24
 MAX_TEXT = 2000
 MAX_WARNINGS = 50
 MAX_NDIM = 32
-TAGS = ("__ndarray__", "__npscalar__", "__tuple__", "__list__", "__dict__",
-        "__net__", "__argref__", "__unsupported__")
+TAGS = (
+    "__ndarray__",
+    "__npscalar__",
+    "__tuple__",
+    "__list__",
+    "__dict__",
+    "__net__",
+    "__argref__",
+    "__unsupported__",
+)
 ACTIVATIONS = ("student", "reference")
 
 
@@ -58,6 +67,7 @@ class ProtocolError(ValueError):
 
 
 # ---------------------------------------------------------------- codec --
+
 
 def _short(text, limit=MAX_TEXT):
     text = str(text)
@@ -81,7 +91,8 @@ def encode_array(array):
 # anything else goes through numpy's own, slower, header reader).
 _PLAIN_HEADER = re.compile(
     r"\{'descr': '([<>|=][a-zA-Z][0-9]{1,3})', 'fortran_order': (True|False), "
-    r"'shape': \(((?:[0-9]{1,18}, )*[0-9]{1,18},?|)\), \} *\n\Z")
+    r"'shape': \(((?:[0-9]{1,18}, )*[0-9]{1,18},?|)\), \} *\n\Z"
+)
 
 
 def _plain_header(raw):
@@ -96,7 +107,7 @@ def _plain_header(raw):
         return None
     if size > 4096:
         return None
-    match = _PLAIN_HEADER.match(raw[start:start + size].decode("latin1"))
+    match = _PLAIN_HEADER.match(raw[start : start + size].decode("latin1"))
     if match is None:
         return None
     try:
@@ -132,14 +143,17 @@ def decode_array(text):
         raise
     except Exception as exc:  # numpy raises several types for malformed headers
         raise ProtocolError("malformed npy header") from exc
-    return _array_from(raw[stream.tell():], shape, fortran, dtype)
+    return _array_from(raw[stream.tell() :], shape, fortran, dtype)
 
 
 def _array_from(data, shape, fortran, dtype):
     if dtype.hasobject or dtype.kind == "V":
         raise ProtocolError("object and void arrays are refused")
-    if (type(shape) is not tuple or len(shape) > MAX_NDIM
-            or any(type(n) is not int or n < 0 for n in shape)):
+    if (
+        type(shape) is not tuple
+        or len(shape) > MAX_NDIM
+        or any(type(n) is not int or n < 0 for n in shape)
+    ):
         raise ProtocolError("bad shape")
     count = math.prod(shape)
     if count * dtype.itemsize != len(data):
@@ -171,8 +185,7 @@ def encode(value, depth=0, net_hook=None, refs=None):
         plain = np.ndarray.view(value, np.ndarray)
         if plain.dtype.hasobject or plain.dtype.kind == "V":
             return {"__unsupported__": "ndarray[%s]" % _short(plain.dtype.str, 100)}
-        return {"__ndarray__": {"npy": encode_array(plain),
-                                "ro": not plain.flags.writeable}}
+        return {"__ndarray__": {"npy": encode_array(plain), "ro": not plain.flags.writeable}}
     if issubclass(kind, np.generic):
         scalar = np.asarray(value)
         if scalar.dtype.hasobject or scalar.dtype.kind == "V":
@@ -184,8 +197,11 @@ def encode(value, depth=0, net_hook=None, refs=None):
     if kind is dict:
         if not all(type(key) is str for key in value):
             return {"__unsupported__": "dict with non-str keys"}
-        return {"__dict__": [[key, encode(item, depth + 1, net_hook, refs)]
-                             for key, item in value.items()]}
+        return {
+            "__dict__": [
+                [key, encode(item, depth + 1, net_hook, refs)] for key, item in value.items()
+            ]
+        }
     if net_hook is not None:
         net = net_hook(value)
         if net is not None:
@@ -221,7 +237,7 @@ def decode(obj, depth=0, net_factory=None, argument=None):
         return obj
     if kind is not dict or len(obj) != 1:
         raise ProtocolError("unexpected JSON value of type %s" % kind.__name__)
-    (tag, body), = obj.items()
+    ((tag, body),) = obj.items()
     if tag == "__ndarray__":
         if type(body) is not dict or set(body) != {"npy", "ro"} or type(body["ro"]) is not bool:
             raise ProtocolError("bad array")
@@ -249,16 +265,26 @@ def decode(obj, depth=0, net_factory=None, argument=None):
             result[pair[0]] = decode(pair[1], depth + 1, net_factory, argument)
         return result
     if tag == "__net__":
-        if (net_factory is None or type(body) is not dict
-                or set(body) != {"w", "b", "activation"}
-                or body["activation"] not in ACTIVATIONS):
+        if (
+            net_factory is None
+            or type(body) is not dict
+            or set(body) != {"w", "b", "activation"}
+            or body["activation"] not in ACTIVATIONS
+        ):
             raise ProtocolError("bad net")
-        return net_factory(decode(body["w"], depth + 1), decode(body["b"], depth + 1),
-                           body["activation"])
+        return net_factory(
+            decode(body["w"], depth + 1), decode(body["b"], depth + 1), body["activation"]
+        )
     if tag == "__argref__":
-        if (argument is None or type(body) is not list or len(body) != 2
-                or not ((body[0] == "a" and type(body[1]) is int)
-                        or (body[0] == "k" and type(body[1]) is str))):
+        if (
+            argument is None
+            or type(body) is not list
+            or len(body) != 2
+            or not (
+                (body[0] == "a" and type(body[1]) is int)
+                or (body[0] == "k" and type(body[1]) is str)
+            )
+        ):
             raise ProtocolError("bad argument reference")
         return argument(body[0], body[1])
     if tag == "__unsupported__":
@@ -315,6 +341,7 @@ def write_message(fd, message):
 
 # --------------------------------------------------------------- worker --
 
+
 class Worker:
     """State of one worker process: the student's namespace and activations."""
 
@@ -342,9 +369,16 @@ class Worker:
         _IPYTHON.namespace = self.namespace
 
     def fresh_namespace(self):
-        return {"__name__": "__main__", "__builtins__": builtins, "np": np,
-                "numpy": np, "math": math, "random": random, "Net": self.Net,
-                "get_ipython": _get_ipython}
+        return {
+            "__name__": "__main__",
+            "__builtins__": builtins,
+            "np": np,
+            "numpy": np,
+            "math": math,
+            "random": random,
+            "Net": self.Net,
+            "get_ipython": _get_ipython,
+        }
 
     def activation(self, net):
         if net.__dict__.get("_activation") == "reference":
@@ -373,8 +407,11 @@ class Worker:
             raise ProtocolError("cells must be a list")
         report = []
         for cell in cells:
-            if type(cell) is not dict or type(cell.get("name")) is not str \
-                    or type(cell.get("source")) is not str:
+            if (
+                type(cell) is not dict
+                or type(cell.get("name")) is not str
+                or type(cell.get("source")) is not str
+            ):
                 raise ProtocolError("bad cell")
             _seed(message.get("seed", 0))
             error = None
@@ -404,9 +441,11 @@ class Worker:
         if type(args) is not tuple or type(kwargs) is not dict:
             raise ProtocolError("args must be a tuple and kwargs a dict")
         errstate = message.get("errstate") or {}
-        before = {id(value): (value.shape, value.dtype, value.tobytes())
-                  for value in list(args) + list(kwargs.values())
-                  if isinstance(value, np.ndarray)}
+        before = {
+            id(value): (value.shape, value.dtype, value.tobytes())
+            for value in list(args) + list(kwargs.values())
+            if isinstance(value, np.ndarray)
+        }
         self.call_before = before
         response = {"ok": True, "result": None, "error": None, "warnings": []}
         with warnings.catch_warnings(record=True) as caught:
@@ -416,14 +455,20 @@ class Worker:
                 if function is None:
                     raise NameError("name '%s' is not defined" % name)
                 _seed(message.get("seed", 0))
-                with np.errstate(**{k: v for k, v in errstate.items()
-                                    if k in ("divide", "over", "under", "invalid")}):
+                with np.errstate(
+                    **{
+                        k: v
+                        for k, v in errstate.items()
+                        if k in ("divide", "over", "under", "invalid")
+                    }
+                ):
                     result = function(*args, **kwargs)
                 refs = {}
                 for key, value in list(enumerate(args)) + list(kwargs.items()):
                     if isinstance(value, np.ndarray) or any(value is n for n in self.call_nets):
-                        refs.setdefault(id(value), {"__argref__": [
-                            "a" if type(key) is int else "k", key]})
+                        refs.setdefault(
+                            id(value), {"__argref__": ["a" if type(key) is int else "k", key]}
+                        )
                 response["result"] = encode(result, refs=refs)
             except BaseException as exc:  # the student's code may raise anything
                 response["error"] = _describe(exc)
@@ -441,8 +486,13 @@ class Worker:
             return encode(value)
         if any(value is net for net in self.call_nets):
             state = object.__getattribute__(value, "__dict__")
-            return {"__net__": {"w": encode(state.get("w")), "b": encode(state.get("b")),
-                                "activation": "student"}}
+            return {
+                "__net__": {
+                    "w": encode(state.get("w")),
+                    "b": encode(state.get("b")),
+                    "activation": "student",
+                }
+            }
         return None
 
     def serve(self, read_fd, write_fd):

@@ -10,7 +10,7 @@ symlink -- the student folder, the assignment folder, the notebook, or any file
 or folder below -- is not graded at all.
 
 * :func:`find_symlinks` lists them (never follows one).
-* The class command (``autograder.grade_class``) checks every submission with
+* The class command (``autograder.classgrade.command``) checks every submission with
   it in the parent before grading: status "invalid notebook", detail naming
   the symlinks.
 * :class:`RejectSymlinks` is the first sanitize preprocessor of plain
@@ -25,6 +25,7 @@ or folder below -- is not graded at all.
   whole assignment is graded, i.e. ``--notebook`` not given). No autograded
   notebook is left, so ``generate_feedback`` makes nothing for that student.
 """
+
 from __future__ import annotations
 
 import os
@@ -97,9 +98,11 @@ class RejectSymlinks(NbGraderPreprocessor):
         if not links:
             return nb, resources
         self._remove_copies(coursedir, student, assignment, folder, links)
-        message = (f"submission of student {student!r} for {assignment!r} not graded: it "
-                   f"contains {describe_symlinks(links, submitted_root)}; "
-                   "symlinks are not allowed in submissions")
+        message = (
+            f"submission of student {student!r} for {assignment!r} not graded: it "
+            f"contains {describe_symlinks(links, submitted_root)}; "
+            "symlinks are not allowed in submissions"
+        )
         self.log.error(message)
         raise SymlinkInSubmission(message)
 

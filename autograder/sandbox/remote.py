@@ -1,9 +1,9 @@
 """Calling a student's functions in a sandboxed worker process.
 
 ``StudentWorker`` starts ``sandbox_worker.py`` in the sandbox of
-``autograder.sandbox``, loads the student's answer cells into it and serves
+``autograder.sandbox.bubblewrap``, loads the student's answer cells into it and serves
 calls; ``RemoteFunction`` is a callable proxy that the checks of
-``autograder.checks`` receive instead of the student's function.
+``autograder.assignment.checks`` receive instead of the student's function.
 
 What the proxy reproduces of an in-kernel call:
 
@@ -31,6 +31,7 @@ worker (which reloads the same cells). A worker that does not answer a ping
 before any student code is loaded raises ``WorkerStartError`` (a
 BaseException): grading stops loudly instead of scoring the student 0.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -47,10 +48,11 @@ import warnings
 
 import numpy as np
 
-from autograder import reference, sandbox
-from autograder import sandbox_worker as wire
+from autograder.assignment import reference
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.sandbox import worker as wire
 
-WORKER_SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
+WORKER_SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 DEFAULT_CALL_TIMEOUT = 10.0
 #: Seconds a fresh worker may take to answer its first ping (a loaded machine).
 START_TIMEOUT = 60.0
@@ -112,19 +114,42 @@ class StudentError(Exception):
 
 
 _BUILTIN_ERRORS = (
-    "ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError",
-    "IndexError", "KeyError", "LookupError", "MemoryError", "NameError",
-    "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError",
-    "TypeError", "UnboundLocalError", "ValueError", "ZeroDivisionError",
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "FloatingPointError",
+    "IndexError",
+    "KeyError",
+    "LookupError",
+    "MemoryError",
+    "NameError",
+    "NotImplementedError",
+    "OverflowError",
+    "RecursionError",
+    "RuntimeError",
+    "TypeError",
+    "UnboundLocalError",
+    "ValueError",
+    "ZeroDivisionError",
 )
 _ERROR_CLASSES: dict[str, type] = {}
 
 _WARNING_CATEGORIES = {
-    cls.__name__: cls for cls in (
-        RuntimeWarning, UserWarning, DeprecationWarning, FutureWarning,
-        PendingDeprecationWarning, SyntaxWarning, ImportWarning, UnicodeWarning,
-        BytesWarning, ResourceWarning, Warning,
-        np.exceptions.ComplexWarning, np.exceptions.VisibleDeprecationWarning,
+    cls.__name__: cls
+    for cls in (
+        RuntimeWarning,
+        UserWarning,
+        DeprecationWarning,
+        FutureWarning,
+        PendingDeprecationWarning,
+        SyntaxWarning,
+        ImportWarning,
+        UnicodeWarning,
+        BytesWarning,
+        ResourceWarning,
+        Warning,
+        np.exceptions.ComplexWarning,
+        np.exceptions.VisibleDeprecationWarning,
         np.exceptions.RankWarning,
     )
 }
@@ -144,14 +169,17 @@ def student_error(type_name: str, message: str) -> StudentError:
 
 
 def _is_warning_pair(item) -> bool:
-    return (type(item) is list and len(item) == 2
-            and all(type(part) is str and len(part) <= 2 * wire.MAX_TEXT + 10 for part in item))
+    return (
+        type(item) is list
+        and len(item) == 2
+        and all(type(part) is str and len(part) <= 2 * wire.MAX_TEXT + 10 for part in item)
+    )
 
 
 class RemoteFunction:
     """Callable proxy of the student's function ``name`` in ``worker``."""
 
-    def __init__(self, worker: "StudentWorker", name: str):
+    def __init__(self, worker: StudentWorker, name: str):
         self.worker = worker
         self.name = name
         self.__name__ = name
@@ -171,9 +199,13 @@ class StudentWorker:
     unsafe grading is requested).
     """
 
-    def __init__(self, call_timeout: float = DEFAULT_CALL_TIMEOUT,
-                 memory_bytes: int = DEFAULT_MEMORY_BYTES, unsafe: bool | None = None,
-                 sandboxed: bool | None = None):
+    def __init__(
+        self,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        unsafe: bool | None = None,
+        sandboxed: bool | None = None,
+    ):
         self.call_timeout = float(call_timeout)
         self.memory_bytes = int(memory_bytes)
         self.unsafe = unsafe
@@ -192,7 +224,7 @@ class StudentWorker:
 
     # -- life cycle --
 
-    def __enter__(self) -> "StudentWorker":
+    def __enter__(self) -> StudentWorker:
         self.start()
         return self
 
@@ -225,18 +257,27 @@ class StudentWorker:
             source = handle.read()
         req_read, req_write = os.pipe()
         resp_read, resp_write = os.pipe()
-        limits = sandbox.Limits(memory_bytes=self.memory_bytes, nproc=32,
-                                fsize_bytes=16 * sandbox.MiB, cpu_seconds=3600)
+        limits = sandbox.Limits(
+            memory_bytes=self.memory_bytes, nproc=32, fsize_bytes=16 * sandbox.MiB, cpu_seconds=3600
+        )
         argv = sandbox.build_command(
             [sys.executable, "-I", "-c", source, str(req_read), str(resp_write)],
-            sandboxed=self.sandboxed, limits=limits)
+            sandboxed=self.sandboxed,
+            limits=limits,
+        )
         workdir = None if self.sandboxed else tempfile.gettempdir()
         env = None if self.sandboxed else sandbox.sandbox_env({"HOME": workdir})
         try:
             self.process = subprocess.Popen(
-                argv, pass_fds=(req_read, resp_write), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, env=env, cwd=workdir)
+                argv,
+                pass_fds=(req_read, resp_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=workdir,
+            )
         except BaseException:
             os.close(req_write)
             os.close(resp_read)
@@ -338,7 +379,8 @@ class StudentWorker:
             if not chunk:
                 raise WorkerFailure(
                     "процесс с кодом студента аварийно завершился"
-                    " (например, исчерпал память или вызвал выход)")
+                    " (например, исчерпал память или вызвал выход)"
+                )
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)
@@ -364,8 +406,9 @@ class StudentWorker:
         are loaded again into a fresh worker. Returns the report
         [{"name", "error": None | {"type", "message"}}], one item per cell.
         """
-        self._cells = [{"name": str(name), "source": _bounded_source(str(source))}
-                       for name, source in cells]
+        self._cells = [
+            {"name": str(name), "source": _bounded_source(str(source))} for name, source in cells
+        ]
         self._failed_cells: dict[int, dict] = {}
         self.kill()
         self._ensure_process()
@@ -378,11 +421,16 @@ class StudentWorker:
                 report.append({"name": cell["name"], "error": self._failed_cells[index]})
                 continue
             try:
-                response = self._request({"op": "load", "cells": [cell], "seed": 0},
-                                         self.call_timeout)
+                response = self._request(
+                    {"op": "load", "cells": [cell], "seed": 0}, self.call_timeout
+                )
                 items = response.get("cells")
-                if (set(response) != {"ok", "cells"} or type(items) is not list
-                        or len(items) != 1 or not self._valid_cell_report(items[0])):
+                if (
+                    set(response) != {"ok", "cells"}
+                    or type(items) is not list
+                    or len(items) != 1
+                    or not self._valid_cell_report(items[0])
+                ):
                     raise ProtocolViolation("процесс с кодом студента ответил не по протоколу")
             except WorkerFailure as exc:
                 self.kill()
@@ -393,14 +441,19 @@ class StudentWorker:
 
     @staticmethod
     def _valid_cell_report(item) -> bool:
-        if type(item) is not dict or set(item) != {"name", "error"} or type(item["name"]) is not str:
+        if (
+            type(item) is not dict
+            or set(item) != {"name", "error"}
+            or type(item["name"]) is not str
+        ):
             return False
         return item["error"] is None or _valid_error(item["error"])
 
     def _send_install_reference(self) -> None:
         source = inspect.getsource(reference.sigmoid)
-        self._request({"op": "install_reference", "source": source, "name": "sigmoid"},
-                      self.call_timeout)
+        self._request(
+            {"op": "install_reference", "source": source, "name": "sigmoid"}, self.call_timeout
+        )
 
     # -- calls --
 
@@ -413,13 +466,21 @@ class StudentWorker:
         activation = getattr(value, "activation", "reference")
         if activation == "reference" or activation is reference.sigmoid:
             kind = "reference"
-        elif isinstance(activation, RemoteFunction) and activation.worker is self \
-                and activation.name == "sigmoid":
+        elif (
+            isinstance(activation, RemoteFunction)
+            and activation.worker is self
+            and activation.name == "sigmoid"
+        ):
             kind = "student"
         else:
             raise TypeError(f"a Net with activation {activation!r} cannot be sent to the worker")
-        return {"__net__": {"w": self._encode_arg(value.w), "b": self._encode_arg(value.b),
-                            "activation": kind}}
+        return {
+            "__net__": {
+                "w": self._encode_arg(value.w),
+                "b": self._encode_arg(value.b),
+                "activation": kind,
+            }
+        }
 
     def _encode_arg(self, value):
         encoded = wire.encode(value, net_hook=self._encode_net)
@@ -432,7 +493,8 @@ class StudentWorker:
         encoded_args = [self._encode_arg(value) for value in args]
         encoded_kwargs = [[key, self._encode_arg(value)] for key, value in kwargs.items()]
         needs_reference = any(_uses_reference(item) for item in encoded_args) or any(
-            _uses_reference(item) for _, item in encoded_kwargs)
+            _uses_reference(item) for _, item in encoded_kwargs
+        )
         if needs_reference and not self._reference_installed:
             self._ensure_process()
             self._send_install_reference()
@@ -440,10 +502,17 @@ class StudentWorker:
         seed = self._calls % 2**32
         self._calls += 1
         timeout = self._timeout(self.call_timeout)
-        response = self._request({
-            "op": "call", "fn": name, "seed": seed, "errstate": np.geterr(),
-            "args": {"__tuple__": encoded_args}, "kwargs": {"__dict__": encoded_kwargs},
-        }, timeout)
+        response = self._request(
+            {
+                "op": "call",
+                "fn": name,
+                "seed": seed,
+                "errstate": np.geterr(),
+                "args": {"__tuple__": encoded_args},
+                "kwargs": {"__dict__": encoded_kwargs},
+            },
+            timeout,
+        )
         try:
             result, error, caught = self._check_call_response(response, args, kwargs)
         except (wire.ProtocolError, ProtocolViolation) as exc:
@@ -463,29 +532,43 @@ class StudentWorker:
         if error is not None and not _valid_error(error):
             raise ProtocolViolation("bad error")
         caught = response["warnings"]
-        if type(caught) is not list or len(caught) > wire.MAX_WARNINGS \
-                or not all(_is_warning_pair(item) for item in caught):
+        if (
+            type(caught) is not list
+            or len(caught) > wire.MAX_WARNINGS
+            or not all(_is_warning_pair(item) for item in caught)
+        ):
             raise ProtocolViolation("bad warnings")
 
         def argument(kind, key):
-            if kind == "a" and 0 <= key < len(args) and isinstance(
-                    args[key], (np.ndarray, reference.Net)):
+            if (
+                kind == "a"
+                and 0 <= key < len(args)
+                and isinstance(args[key], (np.ndarray, reference.Net))
+            ):
                 return args[key]
-            if kind == "k" and key in kwargs and isinstance(
-                    kwargs[key], (np.ndarray, reference.Net)):
+            if (
+                kind == "k"
+                and key in kwargs
+                and isinstance(kwargs[key], (np.ndarray, reference.Net))
+            ):
                 return kwargs[key]
             raise ProtocolViolation("bad argument reference")
 
         result = wire.decode(response["result"], argument=argument)
         args_after = response["args_after"]
         kwargs_after = response["kwargs_after"]
-        if type(args_after) is not list or len(args_after) != len(args) \
-                or type(kwargs_after) is not dict or set(kwargs_after) != set(kwargs):
+        if (
+            type(args_after) is not list
+            or len(args_after) != len(args)
+            or type(kwargs_after) is not dict
+            or set(kwargs_after) != set(kwargs)
+        ):
             raise ProtocolViolation("bad after-state")
         # Decode everything before touching the caller's objects.
         updates = []
         for original, state in list(zip(args, args_after)) + [
-                (kwargs[key], kwargs_after[key]) for key in kwargs]:
+            (kwargs[key], kwargs_after[key]) for key in kwargs
+        ]:
             if state is None:
                 continue
             if isinstance(original, np.ndarray):
@@ -503,8 +586,11 @@ class StudentWorker:
                 raise ProtocolViolation("unexpected after-state")
         for original, new in updates:
             if isinstance(original, np.ndarray):
-                if original.flags.writeable and new.shape == original.shape \
-                        and new.dtype == original.dtype:
+                if (
+                    original.flags.writeable
+                    and new.shape == original.shape
+                    and new.dtype == original.dtype
+                ):
                     np.copyto(original, new)
             else:
                 original.w, original.b = new
@@ -519,14 +605,22 @@ def _bounded_source(source: str) -> str:
 
 
 def _valid_error(error) -> bool:
-    return (type(error) is dict and set(error) == {"type", "message"}
-            and type(error["type"]) is str and 0 < len(error["type"]) <= 203
-            and type(error["message"]) is str and len(error["message"]) <= wire.MAX_TEXT + 3)
+    return (
+        type(error) is dict
+        and set(error) == {"type", "message"}
+        and type(error["type"]) is str
+        and 0 < len(error["type"]) <= 203
+        and type(error["message"]) is str
+        and len(error["message"]) <= wire.MAX_TEXT + 3
+    )
 
 
 def _uses_reference(encoded) -> bool:
-    return (type(encoded) is dict and "__net__" in encoded
-            and encoded["__net__"]["activation"] == "reference")
+    return (
+        type(encoded) is dict
+        and "__net__" in encoded
+        and encoded["__net__"]["activation"] == "reference"
+    )
 
 
 def _contains_unsupported(value) -> bool:
@@ -551,5 +645,14 @@ def _replace_unsupported(value):
     return value
 
 
-__all__ = ["StudentWorker", "RemoteFunction", "StudentError", "WorkerFailure",
-           "WorkerStartError", "WorkerTimeout", "ProtocolViolation", "Opaque", "student_error"]
+__all__ = [
+    "StudentWorker",
+    "RemoteFunction",
+    "StudentError",
+    "WorkerFailure",
+    "WorkerStartError",
+    "WorkerTimeout",
+    "ProtocolViolation",
+    "Opaque",
+    "student_error",
+]

@@ -10,9 +10,10 @@
 - ``report.json``: the data behind every plot (what the tests check).
 
 ``results`` are objects with the attributes of
-:class:`autograder.grade_class.StudentResult` (student_id, status, detail,
+:class:`autograder.classgrade.command.StudentResult` (student_id, status, detail,
 score, max_score, cells, seconds, seconds_late).
 """
+
 from __future__ import annotations
 
 import html
@@ -22,9 +23,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt
 
-from autograder.grade_class import GRADED, LATE, STATUSES  # noqa: E402
+from autograder.classgrade.command import GRADED, LATE, STATUSES
 
 GRADED_STATUSES = (GRADED, LATE)
 PLOTS = {
@@ -56,10 +57,14 @@ def plot_data(results) -> dict:
     pass_rate = {}
     for name in cell_names:
         outcomes = [r.cells[name] for r in graded if name in r.cells]
-        full = sum(1 for score, top in outcomes
-                   if score is not None and top and abs(score - top) < 1e-9)
-        pass_rate[name] = {"passed": full, "total": len(outcomes),
-                           "rate": full / len(outcomes) if outcomes else 0.0}
+        full = sum(
+            1 for score, top in outcomes if score is not None and top and abs(score - top) < 1e-9
+        )
+        pass_rate[name] = {
+            "passed": full,
+            "total": len(outcomes),
+            "rate": full / len(outcomes) if outcomes else 0.0,
+        }
 
     statuses = {s: 0 for s in STATUS_ORDER}
     for r in results:
@@ -69,8 +74,7 @@ def plot_data(results) -> dict:
     times = {r.student_id: float(r.seconds) for r in graded if r.seconds is not None}
     return {
         "n_students": len(results),
-        "scores": {"values": scores, "max_score": max_score, "bin_edges": edges,
-                   "counts": counts},
+        "scores": {"values": scores, "max_score": max_score, "bin_edges": edges, "counts": counts},
         "cell_pass_rate": pass_rate,
         "statuses": statuses,
         "time_per_submission": times,
@@ -134,12 +138,14 @@ def render_html(results, data: dict, assignment: str) -> str:
     rows = []
     for r in sorted(results, key=lambda r: r.student_id):
         cells = "".join(
-            f"<td>{_fmt(r.cells[n][0]) if n in r.cells else ''}</td>" for n in cell_names)
+            f"<td>{_fmt(r.cells[n][0]) if n in r.cells else ''}</td>" for n in cell_names
+        )
         cls = "bad" if r.needs_instructor else ""
         rows.append(
             f"<tr class='{cls}'><td>{esc(r.student_id)}</td><td>{esc(r.status)}</td>"
             f"<td>{_fmt(r.score)}</td><td>{_fmt(r.max_score)}</td>{cells}"
-            f"<td>{_fmt(r.seconds, 1)}</td><td>{esc(r.detail or '')}</td></tr>")
+            f"<td>{_fmt(r.seconds, 1)}</td><td>{esc(r.detail or '')}</td></tr>"
+        )
     header = "".join(f"<th>{esc(n)}</th>" for n in cell_names)
     statuses = ", ".join(f"{v} {esc(k)}" for k, v in data["statuses"].items())
     plots = "".join(f"<img src='{name}' alt='{key}'>" for key, name in PLOTS.items())
@@ -152,12 +158,12 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 tr.bad {{ background: #fdd; }} img {{ margin: 4px; border: 1px solid #eee; }}
 </style></head><body>
 <h1>Grading report: {esc(assignment)}</h1>
-<p>{data['n_students']} students: {statuses}.</p>
+<p>{data["n_students"]} students: {statuses}.</p>
 <div>{plots}</div>
 <h2>Students</h2>
 <table><tr><th>student</th><th>status</th><th>score</th><th>max</th>{header}
 <th>seconds</th><th>detail</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table></body></html>
 """
 

@@ -8,19 +8,19 @@ Rules every check follows
 -------------------------
 * The implementation is only *called*: no ``inspect``, no attribute access on
   it.  It may be a plain function (pytest, the in-kernel hidden test) or an
-  ``autograder.remote`` proxy that runs the student's code in a sandbox.
+  ``autograder.sandbox.remote`` proxy that runs the student's code in a sandbox.
 * Every call of student code goes through :func:`_running`: warnings are
   recorded (never printed), stdout/stderr are swallowed, and any exception
   becomes an ``AssertionError`` naming it.  Nothing a check does reaches
   stderr (nbgrader zeroes a test cell that writes to stderr).
 * Inputs come from generators seeded here, and differ from the visible tests.
-* A check of one function uses :mod:`autograder.reference` for every other
+* A check of one function uses :mod:`autograder.assignment.reference` for every other
   function, so a bug in ``sigmoid`` never costs ``backprop`` points.
 * Returned values are validated before any comparison (type -> shape ->
   finite -> values) and converted to plain float64 ndarrays, so an object
   that "compares equal to everything" cannot pass.
 
-Net protocol shared with ``autograder.remote``
+Net protocol shared with ``autograder.sandbox.remote``
 ----------------------------------------------
 ``backprop`` receives a :class:`CheckNet`, a subclass of ``reference.Net``
 with one extra attribute ``activation``:
@@ -36,6 +36,7 @@ A proxy recognises such arguments by ``isinstance(arg, reference.Net)``, sends
 Array arguments the student mutates are copied back as well, so the checks
 can detect mutated inputs.
 """
+
 import contextlib
 import functools
 import io
@@ -45,7 +46,7 @@ import warnings
 
 import numpy as np
 
-from autograder import reference
+from autograder.assignment import contract, reference
 
 __all__ = [
     "CHECKS",
@@ -99,9 +100,12 @@ def _running(what, error_hint=""):
     error_hint is appended to the message when the student code raises.
     """
     sink = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, \
-            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-            np.errstate(**_ERRSTATE):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        np.errstate(**_ERRSTATE),
+    ):
         warnings.simplefilter("always")
         try:
             yield caught
@@ -140,8 +144,7 @@ def _fmt(a, precision=6):
     if a.ndim == 0:
         value = a.item()
         return f"{value:.{precision}g}" if isinstance(value, float) else repr(value)
-    return np.array2string(a, precision=precision, threshold=12, edgeitems=3,
-                           separator=", ")
+    return np.array2string(a, precision=precision, threshold=12, edgeitems=3, separator=", ")
 
 
 def _describe(value):
@@ -166,11 +169,11 @@ def _numeric_array(value, what, allow_scalar=False):
     if isinstance(value, np.ndarray):
         base = np.ndarray.view(value, np.ndarray)
         if base.dtype.kind not in "biuf":
-            raise AssertionError(
-                f"{what}: ожидался массив чисел, получен массив типа {base.dtype}")
+            raise AssertionError(f"{what}: ожидался массив чисел, получен массив типа {base.dtype}")
         return np.array(base, dtype=np.float64)
-    if allow_scalar and (_is_python_number(value)
-                         or isinstance(value, (np.integer, np.floating, np.bool_))):
+    if allow_scalar and (
+        _is_python_number(value) or isinstance(value, (np.integer, np.floating, np.bool_))
+    ):
         return np.array(value, dtype=np.float64)
     expected = "число или np.ndarray" if allow_scalar else "np.ndarray"
     hint = " (забыт return?)" if value is None else ""
@@ -198,8 +201,9 @@ def _diagnose(got, candidates, rtol=1e-6, atol=1e-9):
     for name, values in candidates:
         with np.errstate(all="ignore"):
             values = np.asarray(values, dtype=np.float64)
-        if values.shape == got.shape and np.all(_close(got, values, rtol, atol)
-                                                | (np.isnan(got) & np.isnan(values))):
+        if values.shape == got.shape and np.all(
+            _close(got, values, rtol, atol) | (np.isnan(got) & np.isnan(values))
+        ):
             return name
     return None
 
@@ -209,9 +213,11 @@ def _assert_values(got, expected, *, what, inputs, rtol, atol, candidates=()):
     if np.all(ok):
         return
     hint = _diagnose(got, candidates)
-    message = (f"{what}: значения неверны (допустимая погрешность: относительная {rtol:g}, абсолютная {atol:g}); "
-               f"не совпало {int(np.size(ok) - np.sum(ok))} из {np.size(ok)}.\n"
-               + _mismatch_report(inputs, got, expected, ~ok))
+    message = (
+        f"{what}: значения неверны (допустимая погрешность: относительная {rtol:g}, абсолютная {atol:g}); "
+        f"не совпало {int(np.size(ok) - np.sum(ok))} из {np.size(ok)}.\n"
+        + _mismatch_report(inputs, got, expected, ~ok)
+    )
     if hint:
         message += f"\nПохоже на ошибку: {hint}."
     raise AssertionError(message)
@@ -225,16 +231,22 @@ def _assert_finite(got, what, inputs, hint=""):
             + "\n".join(
                 f"  {', '.join(f'{n}={_fmt(np.asarray(a)[tuple(i)])}' for n, a in inputs)}: "
                 f"получено {_fmt(got[tuple(i)])}"
-                for i in np.argwhere(bad)[:4]))
+                for i in np.argwhere(bad)[:4]
+            )
+        )
 
 
 def _assert_unchanged(before, after, what, name):
     after_arr = np.ndarray.view(after, np.ndarray) if isinstance(after, np.ndarray) else after
-    if (not isinstance(after_arr, np.ndarray) or after_arr.shape != before.shape
-            or not np.array_equal(after_arr, before)):
+    if (
+        not isinstance(after_arr, np.ndarray)
+        or after_arr.shape != before.shape
+        or not np.array_equal(after_arr, before)
+    ):
         raise AssertionError(
             f"{what}: функция изменила входной массив {name}; "
-            f"не меняйте аргументы на месте (сделайте копию).")
+            f"не меняйте аргументы на месте (сделайте копию)."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -270,8 +282,9 @@ def _row_keys(A):
 
 def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
     """Run one split and check it; returns the set of X rows put in train."""
-    call = ("random_sample(X, y)" if fraction is None
-            else f"random_sample(X, y, fraction={fraction})")
+    call = (
+        "random_sample(X, y)" if fraction is None else f"random_sample(X, y, fraction={fraction})"
+    )
     frac = 0.8 if fraction is None else fraction
     what = f"{call} [{case}]"
     X_before, y_before = X.copy(), y.copy()
@@ -290,16 +303,16 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
         raise AssertionError(
             f"{what}: работает {elapsed:.1f} с (допустимо {time_limit} с). Проверка "
             f"`i not in list` в цикле даёт квадратичное время: используйте булеву маску "
-            f"или np.setdiff1d.")
+            f"или np.setdiff1d."
+        )
 
     # type: a tuple (or list) of four arrays
     if not isinstance(result, (tuple, list)):
         raise AssertionError(
-            f"{what}: ожидался кортеж из 4 массивов {_SPLIT_ORDER}, "
-            f"получено {_describe(result)}")
+            f"{what}: ожидался кортеж из 4 массивов {_SPLIT_ORDER}, получено {_describe(result)}"
+        )
     if len(result) != 4:
-        raise AssertionError(
-            f"{what}: ожидалось 4 значения {_SPLIT_ORDER}, получено {len(result)}")
+        raise AssertionError(f"{what}: ожидалось 4 значения {_SPLIT_ORDER}, получено {len(result)}")
     names = ["X_train", "X_test", "y_train", "y_test"]
     parts = [_numeric_array(part, f"{what}, {name}") for part, name in zip(result, names)]
     _assert_unchanged(X_before, X_arg, what, "X")
@@ -327,7 +340,8 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
         got_desc = ", ".join("строки X" if k == "X" else "метки y" for k in kinds)
         raise AssertionError(
             f"{what}: неверный порядок возвращаемых значений. Ожидается {_SPLIT_ORDER}, "
-            f"а по содержимому получено ({got_desc}).")
+            f"а по содержимому получено ({got_desc})."
+        )
     X_tr, X_te, y_tr, y_te = parts
 
     # shapes
@@ -336,19 +350,22 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
         if part.shape[1:] != feat_shape:
             raise AssertionError(
                 f"{what}: {name} имеет форму {part.shape}, а строки X имеют форму "
-                f"{feat_shape} (ожидалась форма (k,) + {feat_shape}).")
+                f"{feat_shape} (ожидалась форма (k,) + {feat_shape})."
+            )
     for name, part in (("y_train", y_tr), ("y_test", y_te)):
         if part.ndim != 1:
             raise AssertionError(f"{what}: {name} должен быть одномерным, форма {part.shape}.")
     if len(X_tr) != len(y_tr) or len(X_te) != len(y_te):
         raise AssertionError(
             f"{what}: длины не согласованы: len(X_train)={len(X_tr)}, len(y_train)={len(y_tr)}, "
-            f"len(X_test)={len(X_te)}, len(y_test)={len(y_te)}.")
+            f"len(X_test)={len(X_te)}, len(y_test)={len(y_te)}."
+        )
 
     # sizes per class
     expected_train = {float(c): int(frac * int(np.sum(y_before == c))) for c in labels}
-    expected_test = {float(c): int(np.sum(y_before == c)) - expected_train[float(c)]
-                     for c in labels}
+    expected_test = {
+        float(c): int(np.sum(y_before == c)) - expected_train[float(c)] for c in labels
+    }
     got_train = {float(c): int(np.sum(y_tr == c)) for c in labels}
     n_total = len(y_before)
     for name, part in (("X_train", X_tr), ("X_test", X_te)):
@@ -356,34 +373,47 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
         if len(set(keys)) != len(keys):
             raise AssertionError(
                 f"{what}: в {name} есть повторяющиеся строки X. Выбирайте индексы без "
-                f"повторов (np.random.choice(..., replace=False) или перестановка).")
+                f"повторов (np.random.choice(..., replace=False) или перестановка)."
+            )
     if len(y_tr) + len(y_te) != n_total:
         extra = " Есть пересечение train и test?" if len(y_tr) + len(y_te) > n_total else ""
         raise AssertionError(
             f"{what}: в train и test вместе {len(y_tr) + len(y_te)} строк, "
-            f"а в X — {n_total}. Каждая строка должна попасть ровно в одну часть.{extra}")
+            f"а в X — {n_total}. Каждая строка должна попасть ровно в одну часть.{extra}"
+        )
     if got_train != expected_train:
         hint = ""
         if got_train == expected_test:
-            hint = (" Похоже, train и test перепутаны (или fraction взята как доля test): "
-                    "fraction — доля train, порядок возврата " + _SPLIT_ORDER + ".")
+            hint = (
+                " Похоже, train и test перепутаны (или fraction взята как доля test): "
+                "fraction — доля train, порядок возврата " + _SPLIT_ORDER + "."
+            )
         elif len(set(got_train.values())) == 1 and len(set(expected_train.values())) > 1:
-            hint = (" В train одинаковое число элементов каждого класса, а классы разного "
-                    "размера: берите int(fraction * размер класса) из каждого класса.")
+            hint = (
+                " В train одинаковое число элементов каждого класса, а классы разного "
+                "размера: берите int(fraction * размер класса) из каждого класса."
+            )
         elif sum(got_train.values()) in (sum(expected_train.values()), int(frac * n_total)):
-            hint = (" Общий размер train верный, но пропорции классов нарушены: "
-                    "разбиение должно быть стратифицированным (отдельно по каждому классу; "
-                    "метки могут идти в любом порядке, классы могут быть разного размера).")
+            hint = (
+                " Общий размер train верный, но пропорции классов нарушены: "
+                "разбиение должно быть стратифицированным (отдельно по каждому классу; "
+                "метки могут идти в любом порядке, классы могут быть разного размера)."
+            )
         else:
             rounded = {float(c): round(frac * int(np.sum(y_before == c))) for c in labels}
             if got_train == rounded:
-                hint = " Размер должен быть int(fraction * n_class) (округление вниз), а не round()."
+                hint = (
+                    " Размер должен быть int(fraction * n_class) (округление вниз), а не round()."
+                )
+
         def fmt_counts(d):
             return "{" + ", ".join(f"{_fmt(np.float64(c))}: {v}" for c, v in d.items()) + "}"
+
         raise AssertionError(
             f"{what}: неверные размеры train по классам (метка: число строк). "
             f"Получено {fmt_counts(got_train)}, ожидалось {fmt_counts(expected_train)} "
-            f"= int(fraction * размер класса).{hint}")
+            f"= int(fraction * размер класса).{hint}"
+        )
 
     # disjoint and covering, pairs (x, y) kept
     pairs_before = sorted(zip(_row_keys(X_before), (float(v) for v in y_before)))
@@ -396,13 +426,16 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
             if keys_tr & set(_row_keys(X_te)):
                 raise AssertionError(
                     f"{what}: train и test пересекаются (одна строка X попала в обе части); "
-                    f"части должны быть непересекающимися и вместе давать весь X.")
+                    f"части должны быть непересекающимися и вместе давать весь X."
+                )
             raise AssertionError(
                 f"{what}: строки X_train и X_test вместе не совпадают со строками X "
-                f"(часть строк потеряна или повторена).")
+                f"(часть строк потеряна или повторена)."
+            )
         raise AssertionError(
             f"{what}: пары (x, y) разорваны: метка строки в train/test не совпадает с её "
-            f"меткой в исходных данных. Выбирайте X и y одними и теми же индексами.")
+            f"меткой в исходных данных. Выбирайте X и y одними и теми же индексами."
+        )
     return set(_row_keys(X_tr))
 
 
@@ -429,23 +462,27 @@ def check_random_sample(random_sample):
     firsts = set()
     for label in (0.0, 1.0):
         members = np.flatnonzero(y == label)
-        firsts |= set(float(v) for v in X[members[:int(0.8 * len(members))]])
+        firsts |= set(float(v) for v in X[members[: int(0.8 * len(members))]])
     trains = [_check_one_split(random_sample, X, y, 0.8, "случайность") for _ in range(3)]
     if trains[0] == trains[1] == trains[2]:
         raise AssertionError(
             "random_sample: три вызова на одних и тех же данных дали одинаковый train. "
             "Разбиение должно быть случайным (np.random.permutation / np.random.choice) "
-            "и без фиксированного seed внутри функции.")
+            "и без фиксированного seed внутри функции."
+        )
     if all(t == firsts for t in trains):
         raise AssertionError(
             "random_sample: в train всегда попадают первые элементы каждого класса. "
-            "Выбирайте элементы случайно.")
+            "Выбирайте элементы случайно."
+        )
 
     # scale (see SPLIT_TIME_LIMIT_S)
-    X, y = _split_case(rng, (SPLIT_SCALE_N // 2 + 1, SPLIT_SCALE_N // 2 - 1), (0, 1),
-                       None, True, float)
-    _check_one_split(random_sample, X, y, None, f"{SPLIT_SCALE_N} точек",
-                     time_limit=SPLIT_TIME_LIMIT_S)
+    X, y = _split_case(
+        rng, (SPLIT_SCALE_N // 2 + 1, SPLIT_SCALE_N // 2 - 1), (0, 1), None, True, float
+    )
+    _check_one_split(
+        random_sample, X, y, None, f"{SPLIT_SCALE_N} точек", time_limit=SPLIT_TIME_LIMIT_S
+    )
 
 
 # --------------------------------------------------------------------------
@@ -454,22 +491,32 @@ def check_random_sample(random_sample):
 def _sigmoid_candidates(x):
     with np.errstate(all="ignore"):
         return [
-            ("знак в экспоненте: 1 / (1 + exp(x)) = 1 - sigmoid(x) вместо 1 / (1 + exp(-x))",
-             reference.sigmoid(-x)),
+            (
+                "знак в экспоненте: 1 / (1 + exp(x)) = 1 - sigmoid(x) вместо 1 / (1 + exp(-x))",
+                reference.sigmoid(-x),
+            ),
             ("лишний множитель: 1 / (1 + exp(-2x))", reference.sigmoid(2 * x)),
             ("лишний множитель: 1 / (1 + exp(-x/2))", reference.sigmoid(x / 2)),
             ("это tanh(x), а не сигмоида", np.tanh(x)),
             ("1 / (1 - exp(-x)): знак в знаменателе", 1 / (1 - np.exp(-x))),
             ("вместо сигмоиды вычислена exp(x)", np.exp(x)),
-            ("результат округлён до целых (empty_like от int-массива?)",
-             np.trunc(reference.sigmoid(x))),
+            (
+                "результат округлён до целых (empty_like от int-массива?)",
+                np.trunc(reference.sigmoid(x)),
+            ),
         ]
 
 
 def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     x_arg = x if scalar else np.array(x, copy=True)
-    hint = "" if scalar else (". Для массивов нужны функции numpy (np.exp), а не math.exp; "
-                              "сигмоида должна работать с массивом любой формы.")
+    hint = (
+        ""
+        if scalar
+        else (
+            ". Для массивов нужны функции numpy (np.exp), а не math.exp; "
+            "сигмоида должна работать с массивом любой формы."
+        )
+    )
     result, caught = _call(sigmoid, what, x_arg, error_hint=hint)
     if not scalar:
         _assert_unchanged(np.asarray(x), x_arg, what, "x")
@@ -478,26 +525,43 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     if isinstance(result, np.ndarray) and not scalar and result.shape != expected_shape:
         raise AssertionError(
             f"{what}: форма результата {result.shape}, ожидалась {expected_shape} "
-            f"(сигмоида применяется поэлементно, форма сохраняется).")
+            f"(сигмоида применяется поэлементно, форма сохраняется)."
+        )
     if not isinstance(result, np.ndarray) and expected_shape != ():
         raise AssertionError(
             f"{what}: для массива формы {expected_shape} ожидался np.ndarray той же формы, "
-            f"получено {_describe(result)}.")
+            f"получено {_describe(result)}."
+        )
     if got.shape != expected_shape:
         raise AssertionError(
-            f"{what}: для числа ожидалось число (размерность 0), получен массив формы {got.shape}.")
+            f"{what}: для числа ожидалось число (размерность 0), получен массив формы {got.shape}."
+        )
     if isinstance(result, np.ndarray) and result.dtype.kind != "f":
         raise AssertionError(
             f"{what}: результат имеет тип {result.dtype}, ожидались числа с плавающей точкой "
-            f"(сигмоида принимает значения между 0 и 1).")
+            f"(сигмоида принимает значения между 0 и 1)."
+        )
     x64 = np.asarray(x, dtype=np.float64)
     expected = reference.sigmoid(x64)
     inputs = [("x", x64)]
-    _assert_finite(got, what, inputs, hint=(
-        " exp переполняется при больших |x| (exp(710) = inf, inf / inf = nan): "
-        "не вычисляйте exp от большого положительного числа."))
-    _assert_values(got, np.asarray(expected), what=what, inputs=inputs, rtol=rtol, atol=atol,
-                   candidates=_sigmoid_candidates(x64))
+    _assert_finite(
+        got,
+        what,
+        inputs,
+        hint=(
+            " exp переполняется при больших |x| (exp(710) = inf, inf / inf = nan): "
+            "не вычисляйте exp от большого положительного числа."
+        ),
+    )
+    _assert_values(
+        got,
+        np.asarray(expected),
+        what=what,
+        inputs=inputs,
+        rtol=rtol,
+        atol=atol,
+        candidates=_sigmoid_candidates(x64),
+    )
     return got, caught
 
 
@@ -526,11 +590,30 @@ def check_sigmoid_values(sigmoid):
 def check_sigmoid_stability(sigmoid):
     """Large |x| (up to 1e3): finite, in [0, 1], correct, and no warnings."""
     rng = np.random.default_rng(20260503)
-    extremes = np.array([-1000.0, -800.0, -745.5, -710.0, -100.0, -36.0,
-                         0.0, 36.0, 100.0, 710.0, 745.5, 800.0, 1000.0])
+    extremes = np.array(
+        [
+            -1000.0,
+            -800.0,
+            -745.5,
+            -710.0,
+            -100.0,
+            -36.0,
+            0.0,
+            36.0,
+            100.0,
+            710.0,
+            745.5,
+            800.0,
+            1000.0,
+        ]
+    )
     cases = [
         (extremes, "sigmoid(x) для x = [-1000, -800, ..., 800, 1000]", False),
-        (rng.uniform(-1000, 1000, size=(5, 8)), "sigmoid(x), x из [-1000, 1000], форма (5, 8)", False),
+        (
+            rng.uniform(-1000, 1000, size=(5, 8)),
+            "sigmoid(x), x из [-1000, 1000], форма (5, 8)",
+            False,
+        ),
         (-900.0, "sigmoid(-900.0)", True),
         (900.0, "sigmoid(900.0)", True),
     ]
@@ -540,14 +623,17 @@ def check_sigmoid_stability(sigmoid):
             raise AssertionError(f"{what}: значения сигмоиды должны лежать в [0, 1].")
         if caught:
             first = caught[0]
-            hint = (" exp(-x) переполняется при больших отрицательных x (даже в невыбранной "
-                    "ветке np.where): считайте отдельно для x >= 0 (1 / (1 + exp(-x))) и "
-                    "x < 0 (exp(x) / (1 + exp(x)))."
-                    if issubclass(first.category, RuntimeWarning) else
-                    " В ноутбуке любое предупреждение попадает в stderr и обнуляет ячейку.")
+            hint = (
+                " exp(-x) переполняется при больших отрицательных x (даже в невыбранной "
+                "ветке np.where): считайте отдельно для x >= 0 (1 / (1 + exp(-x))) и "
+                "x < 0 (exp(x) / (1 + exp(x)))."
+                if issubclass(first.category, RuntimeWarning)
+                else " В ноутбуке любое предупреждение попадает в stderr и обнуляет ячейку."
+            )
             raise AssertionError(
                 f"{what}: вычисление выдаёт предупреждение "
-                f"{first.category.__name__}: {_safe_str(first.message)}.{hint}")
+                f"{first.category.__name__}: {_safe_str(first.message)}.{hint}"
+            )
 
 
 # --------------------------------------------------------------------------
@@ -565,18 +651,25 @@ def _bce_candidates(p, y, eps):
         seed_defect = np.where(p <= eps, 1.0, np.where(p >= 1 - eps, 0.0, ref))
         unclipped = -(y * np.log(p) + (1 - y) * np.log(1 - p))
         return [
-            ("при p <= eps и p >= 1-eps потеря 1 или 0 независимо от метки; уверенная "
-             "ошибка должна давать большую потерю -log(eps)", seed_defect),
+            (
+                "при p <= eps и p >= 1-eps потеря 1 или 0 независимо от метки; уверенная "
+                "ошибка должна давать большую потерю -log(eps)",
+                seed_defect,
+            ),
             ("логарифм по основанию 2 (нужен натуральный np.log)", ref / np.log(2)),
             ("логарифм по основанию 10 (нужен натуральный np.log)", ref / np.log(10)),
             ("потерян знак минус", -ref),
             ("перепутаны y и 1 - y", _bce(p, 1 - y, eps)),
             ("нет отсечения вероятностей к [eps, 1 - eps]", unclipped),
             ("отсечение с eps по умолчанию вместо переданного eps", _bce(p, y, 1e-5)),
-            ("log(p + eps) вместо отсечения p к [eps, 1 - eps] (np.clip)",
-             -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))),
-            ("отсечение только снизу (p < eps)", -(y * np.log(np.maximum(p, eps))
-                                                   + (1 - y) * np.log(1 - np.maximum(p, eps)))),
+            (
+                "log(p + eps) вместо отсечения p к [eps, 1 - eps] (np.clip)",
+                -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)),
+            ),
+            (
+                "отсечение только снизу (p < eps)",
+                -(y * np.log(np.maximum(p, eps)) + (1 - y) * np.log(1 - np.maximum(p, eps))),
+            ),
         ]
 
 
@@ -597,7 +690,12 @@ def check_bce_loss(BCELoss):
     cases = [
         (p1, y1, None, "BCELoss(x, y), метки float 0/1"),
         (p2, y2, None, "BCELoss(x, y) для массивов формы (3, 4), метки int"),
-        (p4, y4, None, "BCELoss(x, y) с вероятностями 0, 1 и отстоящими от них меньше чем на eps=1e-5"),
+        (
+            p4,
+            y4,
+            None,
+            "BCELoss(x, y) с вероятностями 0, 1 и отстоящими от них меньше чем на eps=1e-5",
+        ),
         (p5, y5, 1e-3, "BCELoss(x, y, eps=1e-3)"),
         (p3, y3, None, "BCELoss(x, y), метки bool (как y = X > 0 в ноутбуке)"),
     ]
@@ -612,17 +710,20 @@ def check_bce_loss(BCELoss):
             result, _ = _call(BCELoss, what, p_arg, y_arg, eps=eps, error_hint=hint)
             eps_value = eps
         if not isinstance(result, np.ndarray) and (
-                _is_python_number(result) or isinstance(result, np.generic)):
+            _is_python_number(result) or isinstance(result, np.generic)
+        ):
             raise AssertionError(
                 f"{what}: получено одно число {_safe_str(result)}, а нужен массив потерь "
-                f"каждого элемента формы {p.shape} (не усредняйте и не суммируйте).")
+                f"каждого элемента формы {p.shape} (не усредняйте и не суммируйте)."
+            )
         got = _numeric_array(result, what)
         _assert_unchanged(np.asarray(p), p_arg, what, "x")
         _assert_unchanged(np.asarray(y), y_arg, what, "y")
         if got.shape != p.shape:
             raise AssertionError(
                 f"{what}: форма результата {got.shape}, ожидалась {p.shape} "
-                f"(потеря считается для каждого элемента).")
+                f"(потеря считается для каждого элемента)."
+            )
         expected = _bce(p, np.asarray(y, dtype=float), eps_value)
         inputs = [("x", p), ("y", np.asarray(y, dtype=float))]
         hint_candidates = _bce_candidates(p, y, eps_value)
@@ -631,9 +732,17 @@ def check_bce_loss(BCELoss):
             raise AssertionError(
                 f"{what}: в результате есть inf или nan — вероятности нужно ограничить "
                 f"отрезком [eps, 1 - eps] (np.clip) перед логарифмом.\n"
-                + _mismatch_report(inputs, got, expected, bad))
-        _assert_values(got, expected, what=what, inputs=inputs, rtol=BCE_RTOL, atol=BCE_ATOL,
-                       candidates=hint_candidates)
+                + _mismatch_report(inputs, got, expected, bad)
+            )
+        _assert_values(
+            got,
+            expected,
+            what=what,
+            inputs=inputs,
+            rtol=BCE_RTOL,
+            atol=BCE_ATOL,
+            candidates=hint_candidates,
+        )
 
 
 # --------------------------------------------------------------------------
@@ -659,16 +768,21 @@ class CheckNet(reference.Net):
 
 def _param_value(value, name, what):
     """A returned parameter as a Python float (a real number or size-1 array)."""
-    if isinstance(value, np.ndarray) or _is_python_number(value) or \
-            isinstance(value, (np.integer, np.floating)):
+    if (
+        isinstance(value, np.ndarray)
+        or _is_python_number(value)
+        or isinstance(value, (np.integer, np.floating))
+    ):
         arr = _numeric_array(value, f"{what}: net.{name}", allow_scalar=True)
         if arr.size != 1:
             raise AssertionError(
                 f"{what}: после шага net.{name} стал массивом формы {arr.shape}, а должен "
-                f"остаться числом. Усредните градиент по примерам (np.mean).")
+                f"остаться числом. Усредните градиент по примерам (np.mean)."
+            )
         return float(arr.reshape(()))
     raise AssertionError(
-        f"{what}: после шага net.{name} имеет тип {_describe(value)}, ожидалось число.")
+        f"{what}: после шага net.{name} имеет тип {_describe(value)}, ожидалось число."
+    )
 
 
 def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
@@ -683,24 +797,34 @@ def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
         ("сумма вместо среднего: используйте np.mean, а не np.sum", (-lr * gw * n, -lr * gb * n)),
         ("забыт множитель lr", (-gw, -gb)),
         ("в градиенте по w забыт множитель x (dl/dw = x)", (-lr * gb, -lr * gb)),
-        ("градиент MSE вместо BCE: для BCE dL/dl = r - y без r(1 - r)",
-         (-lr * mse_w, -lr * mse_b)),
+        ("градиент MSE вместо BCE: для BCE dL/dl = r - y без r(1 - r)", (-lr * mse_w, -lr * mse_b)),
         ("градиент MSE с множителем 2", (-2 * lr * mse_w, -2 * lr * mse_b)),
         ("обновлён только w, b не меняется", (-lr * gw, 0.0)),
         ("обновлён только b, w не меняется", (0.0, -lr * gb)),
         ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
         ("среднее ещё раз поделено на n", (-lr * gw / n, -lr * gb / n)),
         ("градиент по b тоже умножен на x (dl/db = 1)", (-lr * gw, -lr * gw)),
-        ("mean(r - y) * mean(x) вместо mean((r - y) * x)",
-         (-lr * gb * float(np.mean(x)), -lr * gb)),
-        ("вместо вероятностей r = net(x) взяты логиты l = w * x + b",
-         (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y)))),
-        ("b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
-         "градиента, потом меняйте параметры", (-lr * gw, -lr * float(np.mean(
-             reference.sigmoid((w - lr * gw) * x + b) - y)))),
-    ] + ([("lr по умолчанию должен быть 0.01", (-0.1 * gw, -0.1 * gb)),
-          ("lr по умолчанию должен быть 0.01", (-0.001 * gw, -0.001 * gb))]
-         if n_default_lr else [])
+        (
+            "mean(r - y) * mean(x) вместо mean((r - y) * x)",
+            (-lr * gb * float(np.mean(x)), -lr * gb),
+        ),
+        (
+            "вместо вероятностей r = net(x) взяты логиты l = w * x + b",
+            (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y))),
+        ),
+        (
+            "b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
+            "градиента, потом меняйте параметры",
+            (-lr * gw, -lr * float(np.mean(reference.sigmoid((w - lr * gw) * x + b) - y))),
+        ),
+    ] + (
+        [
+            ("lr по умолчанию должен быть 0.01", (-0.1 * gw, -0.1 * gb)),
+            ("lr по умолчанию должен быть 0.01", (-0.001 * gw, -0.001 * gb)),
+        ]
+        if n_default_lr
+        else []
+    )
 
 
 def check_backprop(backprop):
@@ -708,8 +832,13 @@ def check_backprop(backprop):
     rng = np.random.default_rng(20260505)
     cases = []
     # (w, b, x, y, lr or None, description); |w*x + b| <= 6 everywhere.
-    for n, lr, label_kind in ((7, None, "float"), (40, 0.1, "int"), (1, 0.5, "float"),
-                              (60, 0.03, "float"), (25, 2.0, "bool")):
+    for n, lr, label_kind in (
+        (7, None, "float"),
+        (40, 0.1, "int"),
+        (1, 0.5, "float"),
+        (60, 0.03, "float"),
+        (25, 2.0, "bool"),
+    ):
         w = float(rng.uniform(-1.5, 1.5))
         b = float(rng.uniform(-1.0, 1.0))
         x = rng.uniform(-3.0, 3.0, size=n)
@@ -720,20 +849,27 @@ def check_backprop(backprop):
         assert np.all(np.abs(w * x + b) <= 6)
         lr_value = 0.01 if lr is None else lr
         call = "backprop(net, x, y)" if lr is None else f"backprop(net, x, y, lr={lr})"
-        what = (f"{call} при net.w={_fmt(np.float64(w), 4)}, net.b={_fmt(np.float64(b), 4)}, "
-                f"{len(x)} точек, метки {label_kind}")
+        what = (
+            f"{call} при net.w={_fmt(np.float64(w), 4)}, net.b={_fmt(np.float64(b), 4)}, "
+            f"{len(x)} точек, метки {label_kind}"
+        )
         net = CheckNet(w, b, "reference")
         x_arg, y_arg = x.copy(), y.copy()
         kwargs = {} if lr is None else {"lr": lr}
-        hint = (". Метки могут быть bool (y = X > 0 в ноутбуке): приведите y к float."
-                if label_kind == "bool" else "")
+        hint = (
+            ". Метки могут быть bool (y = X > 0 в ноутбуке): приведите y к float."
+            if label_kind == "bool"
+            else ""
+        )
         _call(backprop, what, net, x_arg, y_arg, error_hint=hint, **kwargs)
         _assert_unchanged(x, x_arg, what, "x")
         _assert_unchanged(y, y_arg, what, "y")
         w_new = _param_value(net.w, "w", what)
         b_new = _param_value(net.b, "b", what)
         if not (math.isfinite(w_new) and math.isfinite(b_new)):
-            raise AssertionError(f"{what}: после шага net.w={w_new}, net.b={b_new} — не конечные числа.")
+            raise AssertionError(
+                f"{what}: после шага net.w={w_new}, net.b={b_new} — не конечные числа."
+            )
         yf = np.asarray(y, dtype=np.float64)
         r = reference.sigmoid(w * x + b)
         gw, gb = float(np.mean((r - yf) * x)), float(np.mean(r - yf))
@@ -742,7 +878,8 @@ def check_backprop(backprop):
         if got[0] == 0.0 and got[1] == 0.0:
             raise AssertionError(
                 f"{what}: net.w и net.b не изменились. backprop должна обновлять параметры "
-                f"сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые.")
+                f"сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые."
+            )
         ok = np.isclose(got, expected, rtol=BACKPROP_RTOL, atol=BACKPROP_ATOL)
         if not np.all(ok):
             hint = None
@@ -750,15 +887,19 @@ def check_backprop(backprop):
                 if np.allclose(got, [dw, db], rtol=1e-6, atol=1e-12):
                     hint = name
                     break
-            data = (f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n"
-                    f"  r = net(x) = {_fmt(r, 4)}\n" if len(x) <= 8 else "")
+            data = (
+                f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n  r = net(x) = {_fmt(r, 4)}\n"
+                if len(x) <= 8
+                else ""
+            )
             message = (
                 f"{what}: неверный шаг градиентного спуска (допустимая относительная погрешность {BACKPROP_RTOL:g}).\n"
-                + data +
-                f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
+                + data
+                + f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
                 f"= -lr * mean((r - y) * x)\n"
                 f"  изменение b: получено {_fmt(got[1], 10)}, ожидалось {_fmt(expected[1], 10)} "
-                f"= -lr * mean(r - y)")
+                f"= -lr * mean(r - y)"
+            )
             if hint:
                 message += f"\nПохоже на ошибку: {hint}."
             raise AssertionError(message)
@@ -822,8 +963,10 @@ def check_final_accuracy(sigmoid, backprop):
     X_train, _, X_test, y_train, _, y_test = final_split()
     ref_acc = reference_final_accuracy()
     net = CheckNet(reference.INITIAL_W, reference.INITIAL_B, sigmoid)
-    what = (f"обучение Net({reference.INITIAL_W}, {reference.INITIAL_B}) вашими sigmoid и "
-            f"backprop (lr={reference.LEARNING_RATE}, {reference.N_STEPS} шагов)")
+    what = (
+        f"обучение Net({reference.INITIAL_W}, {reference.INITIAL_B}) вашими sigmoid и "
+        f"backprop (lr={reference.LEARNING_RATE}, {reference.N_STEPS} шагов)"
+    )
     with _running(what):
         for _ in range(reference.N_STEPS):
             backprop(net, X_train.copy(), y_train.copy(), lr=reference.LEARNING_RATE)
@@ -835,28 +978,27 @@ def check_final_accuracy(sigmoid, backprop):
     probs = _numeric_array(result, f"{what}: предсказание на test", allow_scalar=False)
     if probs.shape != X_test.shape:
         raise AssertionError(
-            f"{what}: предсказание на test имеет форму {probs.shape}, ожидалась {X_test.shape}.")
+            f"{what}: предсказание на test имеет форму {probs.shape}, ожидалась {X_test.shape}."
+        )
     acc = float(np.mean((probs > 0.5) == y_test))
     n_test = len(y_test)
     params = f"После обучения w={_fmt(np.float64(w), 4)}, b={_fmt(np.float64(b), 4)}."
     if acc < ref_acc - 1.0 / n_test:
         raise AssertionError(
             f"{what}: точность на test {acc:.2f}, а эталон, обученный так же, даёт "
-            f"{ref_acc:.2f} (допустимо отстать на 1/{n_test}). {params}")
+            f"{ref_acc:.2f} (допустимо отстать на 1/{n_test}). {params}"
+        )
     loss, start_loss = _mean_bce(probs, y_test), untrained_test_loss()
     if not loss <= FINAL_LOSS_FACTOR * start_loss:
         raise AssertionError(
             f"{what}: обучение почти не уменьшило потерю: средняя BCE на test "
             f"{_fmt(np.float64(loss), 4)}, у необученной сети {_fmt(np.float64(start_loss), 4)} "
             f"(нужно хотя бы вдвое меньше). Точность высока лишь потому, что "
-            f"начальная сеть уже почти верна. {params}")
+            f"начальная сеть уже почти верна. {params}"
+        )
 
 
+# grade_id -> (check, names of the student functions it takes), from the contract.
 CHECKS = {
-    "test_random_sample": (check_random_sample, ["random_sample"]),
-    "test_sigmoid_values": (check_sigmoid_values, ["sigmoid"]),
-    "test_sigmoid_stability": (check_sigmoid_stability, ["sigmoid"]),
-    "test_bce_loss": (check_bce_loss, ["BCELoss"]),
-    "test_backprop": (check_backprop, ["backprop"]),
-    "test_final_accuracy": (check_final_accuracy, ["sigmoid", "backprop"]),
+    cell.grade_id: (globals()[cell.check], list(cell.functions)) for cell in contract.GRADED_CELLS
 }

@@ -2,7 +2,7 @@
 
 Usage (from the course directory, with the venv first on PATH)::
 
-    python -m autograder.grade_class one_neuron [--zip export.zip] [--lms moodle]
+    python -m autograder.classgrade one_neuron [--zip export.zip] [--lms moodle]
         [--roster roster.csv] [--duedate "2026-12-01 23:59:00 UTC"]
         [--workers N] [--timeout S] [--student ID ...] [--unsafe]
         [--report-dir reports] [--grades-csv grades.csv]
@@ -27,14 +27,14 @@ Pipeline
    process tree killed (status "timed out") and a fresh worker takes its place.
 4. Feedback (``GenerateFeedback``) is made by the worker right after grading,
    the grades CSV by nbgrader's ``CsvExportPlugin``, the HTML report by
-   :mod:`autograder.report`.
+   :mod:`autograder.classgrade.report`.
 
 Statuses: graded; late (graded, timestamp.txt after the due date); timed out
 (over ``--timeout``: not graded; or a cell hit the kernel timeout: graded
 without it); kernel died (graded without the cells after it when the course's
 SandboxedExecute survives it); invalid notebook (empty, not JSON/UTF-8, nbformat
 < 4, duplicate cell ids or grade_ids, bad timestamp.txt, any symlink in the
-submission: see :mod:`autograder.submission_guard`); missing notebook
+submission: see :mod:`autograder.preprocessors.reject_symlinks`); missing notebook
 (folder without ``<notebook>.ipynb``, e.g. renamed); not submitted (on the
 roster or in the gradebook, no folder). A student not graded this run has no
 stale grade, autograded or feedback files left.
@@ -46,6 +46,7 @@ Exit status: 0 when nothing needs the instructor, 1 when something does (the
 summary lists it: any status but graded/late/not submitted, a failed feedback,
 a student not on the ``--roster``), 2 on a usage or set-up error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,12 +72,12 @@ ASSIGNMENT = "one_neuron"
 
 # Statuses of a student in a run.
 GRADED = "graded"
-LATE = "late"                      # graded, submitted after the due date
+LATE = "late"  # graded, submitted after the due date
 TIMED_OUT = "timed out"
 KERNEL_DIED = "kernel died"
 INVALID = "invalid notebook"
 MISSING = "missing notebook"
-NOT_SUBMITTED = "not submitted"    # on the roster, no submission folder
+NOT_SUBMITTED = "not submitted"  # on the roster, no submission folder
 ERROR = "grading error"
 STATUSES = (GRADED, LATE, TIMED_OUT, KERNEL_DIED, INVALID, MISSING, NOT_SUBMITTED, ERROR)
 NEEDS_INSTRUCTOR = frozenset({TIMED_OUT, KERNEL_DIED, INVALID, MISSING, ERROR})
@@ -110,8 +111,8 @@ class StudentResult:
     detail: str = ""
     score: float | None = None
     max_score: float | None = None
-    cells: dict = dataclasses.field(default_factory=dict)   # grade_id -> [score, max]
-    seconds: float | None = None                            # wall time of the worker job
+    cells: dict = dataclasses.field(default_factory=dict)  # grade_id -> [score, max]
+    seconds: float | None = None  # wall time of the worker job
     timing: dict = dataclasses.field(default_factory=dict)  # phase -> seconds
     seconds_late: float = 0.0
     timestamp: str | None = None
@@ -125,7 +126,7 @@ class StudentResult:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "StudentResult":
+    def from_json(cls, data: dict) -> StudentResult:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -133,6 +134,7 @@ class StudentResult:
 # --------------------------------------------------------------------------
 # nbgrader set-up shared by the parent and the workers
 # --------------------------------------------------------------------------
+
 
 def make_app(course_dir: Path, log_level: str = "WARN"):
     """An initialised ``AutogradeApp``: loads the course's nbgrader_config.py
@@ -157,7 +159,8 @@ def check_sandbox(app, unsafe: bool) -> None:
     preprocessors = config.autograde_preprocessors if "autograde_preprocessors" in config else []
     if "SandboxedExecute" not in {getattr(p, "__name__", str(p)) for p in preprocessors}:
         return
-    from autograder import sandbox
+    from autograder.sandbox import bubblewrap as sandbox
+
     try:
         sandbox.require_sandbox(True if unsafe else None)
     except sandbox.SandboxUnavailableError as exc:
@@ -169,20 +172,24 @@ def sqlite_path(db_url: str) -> Path:
     if not db_url.startswith(prefix):
         raise GradeClassError(
             f"the gradebook {db_url!r} is not an SQLite file; grade_class needs an "
-            "SQLite gradebook (workers grade into private copies of it)")
-    return Path(db_url[len(prefix):])
+            "SQLite gradebook (workers grade into private copies of it)"
+        )
+    return Path(db_url[len(prefix) :])
 
 
 def copy_sqlite(src: Path, dst: Path) -> None:
     """Consistent copy of an SQLite database (online backup API)."""
-    with contextlib.closing(sqlite3.connect(str(src))) as s, \
-            contextlib.closing(sqlite3.connect(str(dst))) as d:
+    with (
+        contextlib.closing(sqlite3.connect(str(src))) as s,
+        contextlib.closing(sqlite3.connect(str(dst))) as d,
+    ):
         s.backup(d)
 
 
 # --------------------------------------------------------------------------
 # Checking a submission folder (parent, read-only)
 # --------------------------------------------------------------------------
+
 
 def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | None, str]:
     """Return (status, detail) for a bad submission, (None, notes) for a gradable one.
@@ -191,12 +198,14 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
     folder below) makes the submission invalid: nbgrader would follow it as the
     grader (e.g. to the master notebook or the gradebook). Nothing is read
     through a symlink here."""
-    from autograder.submission_guard import describe_symlinks, find_symlinks
+    from autograder.preprocessors.reject_symlinks import describe_symlinks, find_symlinks
 
     links = find_symlinks(folder, parents=1)
     if links:
-        return INVALID, (f"{folder}: symlinks are not allowed in a submission: "
-                         f"{describe_symlinks(links, folder.parent.parent)}")
+        return INVALID, (
+            f"{folder}: symlinks are not allowed in a submission: "
+            f"{describe_symlinks(links, folder.parent.parent)}"
+        )
     if not folder.is_dir():
         return MISSING, f"{folder}: no submission folder"
     problems, notes = [], []
@@ -216,6 +225,7 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
     stamp = folder / "timestamp.txt"
     if stamp.exists():
         from nbgrader.utils import parse_utc
+
         text = stamp.read_text(errors="replace").strip()
         if text:
             try:
@@ -276,6 +286,7 @@ def notebook_notes(path: Path) -> list[str]:
 # Worker process
 # --------------------------------------------------------------------------
 
+
 def _exception_chain(exc: BaseException):
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -286,6 +297,7 @@ def _exception_chain(exc: BaseException):
 
 def _classify(exc: BaseException) -> str:
     from nbclient.exceptions import DeadKernelError
+
     for e in _exception_chain(exc):
         if isinstance(e, DeadKernelError):
             return KERNEL_DIED
@@ -302,9 +314,10 @@ def _read_submission(gb, assignment: str, student: str) -> dict:
         data["notebooks"][nb.name] = {
             "flagged": nb.flagged,
             "late_submission_penalty": nb.late_submission_penalty,
-            "grades": {g.name: {"auto_score": g.auto_score,
-                                "needs_manual_grade": g.needs_manual_grade}
-                       for g in nb.grades},
+            "grades": {
+                g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
+                for g in nb.grades
+            },
             "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments},
         }
     return data
@@ -313,8 +326,9 @@ def _read_submission(gb, assignment: str, student: str) -> dict:
 class _Worker:
     """Grades one student at a time inside a long-lived process."""
 
-    def __init__(self, course_dir: Path, assignment: str, db_path: Path, log_dir: Path,
-                 feedback: bool):
+    def __init__(
+        self, course_dir: Path, assignment: str, db_path: Path, log_dir: Path, feedback: bool
+    ):
         from nbgrader.converters import Autograde
 
         self.course_dir = course_dir
@@ -343,8 +357,9 @@ class _Worker:
         self.autograde_class = RecordingAutograde
 
     def _execution_problem(self, student: str) -> tuple[str, str]:
-        folder = (self.course_dir / self.app.coursedir.autograded_directory / student
-                  / self.assignment)
+        folder = (
+            self.course_dir / self.app.coursedir.autograded_directory / student / self.assignment
+        )
         for path in sorted(folder.glob("*.ipynb")):
             outcome, detail = execution_problem(path)
             if outcome != GRADED:
@@ -374,11 +389,17 @@ class _Worker:
                     self.autograde_class(coursedir=coursedir, parent=self.app, force=True).start()
                 except Exception as exc:  # one broken submission never stops the others
                     cause = self.failure or exc
-                    log.error("autograde failed: %s", "".join(
-                        traceback.format_exception(type(cause), cause, cause.__traceback__)))
-                    return {"outcome": _classify(cause),
-                            "detail": f"{type(cause).__name__}: {str(cause)[:300]}",
-                            "timing": timing}
+                    log.error(
+                        "autograde failed: %s",
+                        "".join(
+                            traceback.format_exception(type(cause), cause, cause.__traceback__)
+                        ),
+                    )
+                    return {
+                        "outcome": _classify(cause),
+                        "detail": f"{type(cause).__name__}: {str(cause)[:300]}",
+                        "timing": timing,
+                    }
                 timing["autograde"] = time.perf_counter() - t0
                 with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
                     submission = _read_submission(gb, self.assignment, student)
@@ -389,13 +410,22 @@ class _Worker:
                         GenerateFeedback(coursedir=coursedir, parent=self.app, force=True).start()
                     except Exception as exc:  # grades are kept; feedback is reported missing
                         log.error("feedback failed: %s", traceback.format_exc())
-                        detail = "; ".join(filter(None, [
-                            detail, f"feedback failed: {type(exc).__name__}: {exc}"]))
-                        return {"outcome": outcome, "submission": submission, "timing": timing,
-                                "detail": detail}
+                        detail = "; ".join(
+                            filter(None, [detail, f"feedback failed: {type(exc).__name__}: {exc}"])
+                        )
+                        return {
+                            "outcome": outcome,
+                            "submission": submission,
+                            "timing": timing,
+                            "detail": detail,
+                        }
                     timing["feedback"] = time.perf_counter() - t0
-                return {"outcome": outcome, "submission": submission, "timing": timing,
-                        "detail": detail}
+                return {
+                    "outcome": outcome,
+                    "submission": submission,
+                    "timing": timing,
+                    "detail": detail,
+                }
         finally:
             log.removeHandler(handler)
             log.setLevel(old_level)
@@ -418,11 +448,15 @@ def execution_problem(notebook_path: Path) -> tuple[str, str]:
             elif output.get("ename") in ("KernelLost", "DeadKernelError"):
                 lost.append(index)
     if timed_out:
-        return TIMED_OUT, (f"{notebook_path.name}: cell {timed_out[0]} hit the kernel's "
-                           "execution timeout (graded without it)")
+        return TIMED_OUT, (
+            f"{notebook_path.name}: cell {timed_out[0]} hit the kernel's "
+            "execution timeout (graded without it)"
+        )
     if lost:
-        return KERNEL_DIED, (f"{notebook_path.name}: kernel lost in cell {lost[0]} "
-                             "(later cells not executed; graded without them)")
+        return KERNEL_DIED, (
+            f"{notebook_path.name}: kernel lost in cell {lost[0]} "
+            "(later cells not executed; graded without them)"
+        )
     return GRADED, ""
 
 
@@ -470,7 +504,7 @@ def _descendants(pid: int) -> list[int]:
                 stat = fh.read()
         except OSError:  # the process is gone
             continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     found, todo = [], [pid]
     while todo:
@@ -501,9 +535,18 @@ class _Slot:
         parent_conn, child_conn = ctx.Pipe()
         self.conn = parent_conn
         self.process = ctx.Process(
-            target=_worker_main, daemon=True,
-            args=(child_conn, str(spawn_args["course_dir"]), spawn_args["assignment"],
-                  str(self.db_path), str(spawn_args["log_dir"]), spawn_args["feedback"], index))
+            target=_worker_main,
+            daemon=True,
+            args=(
+                child_conn,
+                str(spawn_args["course_dir"]),
+                spawn_args["assignment"],
+                str(self.db_path),
+                str(spawn_args["log_dir"]),
+                spawn_args["feedback"],
+                index,
+            ),
+        )
         self.process.start()
         child_conn.close()
         self.student: str | None = None
@@ -517,14 +560,30 @@ class _Slot:
         self.conn.close()
 
 
-def grade_in_workers(students, *, course_dir: Path, assignment: str, main_db: Path,
-                     log_dir: Path, workers: int, timeout: float, feedback: bool,
-                     on_result, scratch: Path) -> None:
+def grade_in_workers(
+    students,
+    *,
+    course_dir: Path,
+    assignment: str,
+    main_db: Path,
+    log_dir: Path,
+    workers: int,
+    timeout: float,
+    feedback: bool,
+    on_result,
+    scratch: Path,
+) -> None:
     """Autograde ``students`` with ``workers`` processes; ``on_result(student,
     payload)`` is called in this process, one result at a time."""
     ctx = multiprocessing.get_context("fork")
-    spawn_args = dict(course_dir=course_dir, assignment=assignment, main_db=main_db,
-                      log_dir=log_dir, feedback=feedback, scratch=scratch)
+    spawn_args = dict(
+        course_dir=course_dir,
+        assignment=assignment,
+        main_db=main_db,
+        log_dir=log_dir,
+        feedback=feedback,
+        scratch=scratch,
+    )
     queue = list(students)
     queue.reverse()
     slots = [_Slot(ctx, i, spawn_args) for i in range(min(workers, len(queue)))]
@@ -548,7 +607,8 @@ def grade_in_workers(students, *, course_dir: Path, assignment: str, main_db: Pa
             now = time.monotonic()
             wait_for = min([s.deadline for s in busy], default=now + 1.0) - now
             ready = multiprocessing.connection.wait(
-                [s.conn for s in slots], timeout=max(0.0, min(wait_for, 1.0)))
+                [s.conn for s in slots], timeout=max(0.0, min(wait_for, 1.0))
+            )
             by_conn = {id(s.conn): s for s in slots}
             for conn in ready:
                 slot = by_conn[id(conn)]
@@ -561,9 +621,15 @@ def grade_in_workers(students, *, course_dir: Path, assignment: str, main_db: Pa
                     slot.kill()
                     slots.remove(slot)
                     if student is not None:
-                        on_result(student, {"outcome": KERNEL_DIED, "timing": {},
-                                            "detail": "the grading process died",
-                                            "seconds": time.monotonic() - slot.started})
+                        on_result(
+                            student,
+                            {
+                                "outcome": KERNEL_DIED,
+                                "timing": {},
+                                "detail": "the grading process died",
+                                "seconds": time.monotonic() - slot.started,
+                            },
+                        )
                     if queue:
                         slots.append(_Slot(ctx, spawned, spawn_args))
                         spawned += 1
@@ -580,9 +646,15 @@ def grade_in_workers(students, *, course_dir: Path, assignment: str, main_db: Pa
                     student = slot.student
                     slot.kill()
                     slots.remove(slot)
-                    on_result(student, {"outcome": TIMED_OUT, "timing": {},
-                                        "detail": f"over the time budget of {timeout:g} s",
-                                        "seconds": now - slot.started})
+                    on_result(
+                        student,
+                        {
+                            "outcome": TIMED_OUT,
+                            "timing": {},
+                            "detail": f"over the time budget of {timeout:g} s",
+                            "seconds": now - slot.started,
+                        },
+                    )
                     if queue:
                         slots.append(_Slot(ctx, spawned, spawn_args))
                         spawned += 1
@@ -594,6 +666,7 @@ def grade_in_workers(students, *, course_dir: Path, assignment: str, main_db: Pa
 # --------------------------------------------------------------------------
 # Parent: gradebook, collection, roster
 # --------------------------------------------------------------------------
+
 
 def merge_submission(gb, assignment: str, student: str, data: dict) -> None:
     """Write one worker's results into the main gradebook (one transaction)."""
@@ -644,9 +717,13 @@ def describe_submission(gb, assignment: str, student: str) -> dict:
     for nb in sub.notebooks:
         for grade in nb.grades:
             cells[grade.name] = [grade.score, grade.max_score]
-    return {"score": sub.score, "max_score": sub.max_score, "cells": cells,
-            "seconds_late": sub.total_seconds_late,
-            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None}
+    return {
+        "score": sub.score,
+        "max_score": sub.max_score,
+        "cells": cells,
+        "seconds_late": sub.total_seconds_late,
+        "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+    }
 
 
 def read_roster(path: Path) -> list[str]:
@@ -662,7 +739,8 @@ def read_roster(path: Path) -> list[str]:
             fields = [f.strip() for f in (reader.fieldnames or [])]
             if "id" not in fields:
                 raise GradeClassError(
-                    f"{path}: roster has no 'id' column (columns: {', '.join(fields) or 'none'})")
+                    f"{path}: roster has no 'id' column (columns: {', '.join(fields) or 'none'})"
+                )
             reader.fieldnames = fields
             ids = []
             for line, row in enumerate(reader, start=2):
@@ -727,31 +805,54 @@ def collect_zip(course_dir: Path, assignment: str, zip_path: Path, regexp: str) 
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
     shutil.copy(zip_path, archive / zip_path.name)
-    run_nbgrader_app(ZipCollectApp, course_dir, [
-        "--force",
-        f"--FileNameCollectorPlugin.named_regexp={regexp}",
-        f"--CourseDirectory.assignment_id={assignment}",
-    ])
+    run_nbgrader_app(
+        ZipCollectApp,
+        course_dir,
+        [
+            "--force",
+            f"--FileNameCollectorPlugin.named_regexp={regexp}",
+            f"--CourseDirectory.assignment_id={assignment}",
+        ],
+    )
 
 
 # --------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------
 
+
 def _progress(total: int):
     from tqdm import tqdm
-    return tqdm(total=total, unit="nb", desc="grading", file=sys.stderr,
-                dynamic_ncols=True, disable=None if total else True)
+
+    return tqdm(
+        total=total,
+        unit="nb",
+        desc="grading",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=None if total else True,
+    )
 
 
-def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
-                zip_path: Path | None = None, lms: str = "moodle", regexp: str | None = None,
-                roster: Path | None = None, duedate: str | None = None,
-                workers: int | None = None, timeout: float = 120.0,
-                students: list[str] | None = None, unsafe: bool = False,
-                report_dir: Path | str = "reports", grades_csv: Path | str = "grades.csv",
-                feedback: bool = True, report: bool = True,
-                log=print) -> tuple[int, list[StudentResult]]:
+def grade_class(
+    assignment: str = ASSIGNMENT,
+    *,
+    course_dir: Path | str = ".",
+    zip_path: Path | None = None,
+    lms: str = "moodle",
+    regexp: str | None = None,
+    roster: Path | None = None,
+    duedate: str | None = None,
+    workers: int | None = None,
+    timeout: float = 120.0,
+    students: list[str] | None = None,
+    unsafe: bool = False,
+    report_dir: Path | str = "reports",
+    grades_csv: Path | str = "grades.csv",
+    feedback: bool = True,
+    report: bool = True,
+    log=print,
+) -> tuple[int, list[StudentResult]]:
     """Run the whole pipeline; returns (exit status, results per student)."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.plugins.export import CsvExportPlugin
@@ -761,8 +862,10 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
     grades_csv = (course_dir / grades_csv).resolve()
     if unsafe:
         os.environ["ONE_NEURON_UNSAFE"] = "1"
-        log("WARNING: --unsafe: student code may run WITHOUT the bubblewrap sandbox "
-            "(ONE_NEURON_UNSAFE=1).")
+        log(
+            "WARNING: --unsafe: student code may run WITHOUT the bubblewrap sandbox "
+            "(ONE_NEURON_UNSAFE=1)."
+        )
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -787,9 +890,11 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
         if not notebook_names:
             raise GradeClassError(
                 f"{main_db}: assignment {assignment!r} has no notebooks in the gradebook; "
-                f"run 'nbgrader generate_assignment {assignment}' first")
+                f"run 'nbgrader generate_assignment {assignment}' first"
+            )
         if duedate:
             from nbgrader.utils import parse_utc
+
             try:
                 parse_utc(duedate)
             except ValueError as exc:
@@ -800,8 +905,7 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
     if roster is not None:
         roster_ids = import_roster(course_dir, Path(roster).resolve())
     if zip_path is not None:
-        collect_zip(course_dir, assignment, Path(zip_path).resolve(),
-                    regexp or LMS_REGEXPS[lms])
+        collect_zip(course_dir, assignment, Path(zip_path).resolve(), regexp or LMS_REGEXPS[lms])
 
     submitted = course_dir / app.coursedir.submitted_directory
     found = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
@@ -813,7 +917,8 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
         if unknown:
             raise GradeClassError(
                 f"--student: no submission folder in {submitted} and not on the roster: "
-                + ", ".join(unknown))
+                + ", ".join(unknown)
+            )
         everyone = sorted(set(students))
 
     results: dict[str, StudentResult] = {}
@@ -822,8 +927,9 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
         folder = submitted / sid / assignment
         on_roster = roster_ids is None or sid in roster_ids
         if not (submitted / sid).is_dir():
-            results[sid] = StudentResult(sid, NOT_SUBMITTED, f"{submitted / sid}: no folder",
-                                         on_roster=on_roster)
+            results[sid] = StudentResult(
+                sid, NOT_SUBMITTED, f"{submitted / sid}: no folder", on_roster=on_roster
+            )
             continue
         status, detail = check_submission(folder, notebook_names)
         if status:
@@ -834,9 +940,11 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
 
     log_dir = report_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log(f"{len(everyone)} students: {len(to_grade)} to grade with "
+    log(
+        f"{len(everyone)} students: {len(to_grade)} to grade with "
         f"{min(workers, max(1, len(to_grade)))} workers, {len(everyone) - len(to_grade)} "
-        "with nothing gradable")
+        "with nothing gradable"
+    )
 
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
         for sid, res in results.items():
@@ -874,10 +982,18 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
 
             scratch = Path(tempfile.mkdtemp(prefix="grade_class-"))
             try:
-                grade_in_workers(to_grade, course_dir=course_dir, assignment=assignment,
-                                 main_db=main_db, log_dir=log_dir, workers=workers,
-                                 timeout=timeout, feedback=feedback, on_result=on_result,
-                                 scratch=scratch)
+                grade_in_workers(
+                    to_grade,
+                    course_dir=course_dir,
+                    assignment=assignment,
+                    main_db=main_db,
+                    log_dir=log_dir,
+                    workers=workers,
+                    timeout=timeout,
+                    feedback=feedback,
+                    on_result=on_result,
+                    scratch=scratch,
+                )
             finally:
                 bar.close()
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -899,13 +1015,21 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
                 merged[old.student_id] = old
     final = [merged[k] for k in sorted(merged)]
     report_dir.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps({
-        "assignment": assignment,
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "workers": workers, "timeout": timeout,
-        "students": [r.to_json() for r in final]}, indent=1))
+    results_file.write_text(
+        json.dumps(
+            {
+                "assignment": assignment,
+                "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "workers": workers,
+                "timeout": timeout,
+                "students": [r.to_json() for r in final],
+            },
+            indent=1,
+        )
+    )
     if report:
-        from autograder.report import build_report
+        from autograder.classgrade.report import build_report
+
         build_report(final, report_dir, assignment=assignment)
 
     attention = [r for r in final if r.needs_instructor]
@@ -914,8 +1038,9 @@ def grade_class(assignment: str = ASSIGNMENT, *, course_dir: Path | str = ".",
     return (EXIT_ATTENTION if attention or strangers else EXIT_OK), final
 
 
-def summary_text(results: list[StudentResult], grades_csv: Path, report_dir: Path | None,
-                 with_roster: bool) -> str:
+def summary_text(
+    results: list[StudentResult], grades_csv: Path, report_dir: Path | None, with_roster: bool
+) -> str:
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     lines = ["", "Summary: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     attention = [r for r in results if r.needs_instructor]
@@ -939,35 +1064,69 @@ def summary_text(results: list[StudentResult], grades_csv: Path, report_dir: Pat
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m autograder.grade_class",
+        prog="python -m autograder.classgrade",
         description="Collect, autograde in parallel, make feedback, grades CSV and an HTML "
-                    "report for a whole class (run in the course directory).")
-    p.add_argument("assignment", nargs="?", default=ASSIGNMENT,
-                   help=f"assignment id (default: {ASSIGNMENT})")
+        "report for a whole class (run in the course directory).",
+    )
+    p.add_argument(
+        "assignment", nargs="?", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})"
+    )
     p.add_argument("--course-dir", default=".", help="course directory (default: .)")
-    p.add_argument("--zip", dest="zip_path", type=Path,
-                   help="LMS export to collect into submitted/ with nbgrader zip_collect")
-    p.add_argument("--lms", choices=sorted(LMS_REGEXPS), default="moodle",
-                   help="file naming of the --zip export (default: moodle)")
-    p.add_argument("--regexp", help="custom FileNameCollectorPlugin.named_regexp "
-                   "(groups student_id and file_id, optional timestamp)")
+    p.add_argument(
+        "--zip",
+        dest="zip_path",
+        type=Path,
+        help="LMS export to collect into submitted/ with nbgrader zip_collect",
+    )
+    p.add_argument(
+        "--lms",
+        choices=sorted(LMS_REGEXPS),
+        default="moodle",
+        help="file naming of the --zip export (default: moodle)",
+    )
+    p.add_argument(
+        "--regexp",
+        help="custom FileNameCollectorPlugin.named_regexp "
+        "(groups student_id and file_id, optional timestamp)",
+    )
     p.add_argument("--roster", type=Path, help="CSV for 'nbgrader db student import'")
     p.add_argument("--duedate", help="due date, as for 'nbgrader db assignment add --duedate'")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
-    p.add_argument("--timeout", type=float, default=120.0,
-                   help="time budget per notebook in seconds, autograde and feedback "
-                        "together (default: 120)")
-    p.add_argument("--student", action="append", dest="students", metavar="ID",
-                   help="grade only this student (repeatable)")
-    p.add_argument("--unsafe", action="store_true",
-                   help="allow grading without the sandbox (sets ONE_NEURON_UNSAFE=1)")
-    p.add_argument("--report-dir", default="reports",
-                   help="HTML report, plots, results.json and per-student logs "
-                        "(relative to the course directory; default: reports)")
-    p.add_argument("--grades-csv", default="grades.csv",
-                   help="nbgrader's CSV export of the grades (default: grades.csv)")
-    p.add_argument("--no-feedback", dest="feedback", action="store_false",
-                   help="skip generate_feedback (autograde only)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="time budget per notebook in seconds, autograde and feedback together (default: 120)",
+    )
+    p.add_argument(
+        "--student",
+        action="append",
+        dest="students",
+        metavar="ID",
+        help="grade only this student (repeatable)",
+    )
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow grading without the sandbox (sets ONE_NEURON_UNSAFE=1)",
+    )
+    p.add_argument(
+        "--report-dir",
+        default="reports",
+        help="HTML report, plots, results.json and per-student logs "
+        "(relative to the course directory; default: reports)",
+    )
+    p.add_argument(
+        "--grades-csv",
+        default="grades.csv",
+        help="nbgrader's CSV export of the grades (default: grades.csv)",
+    )
+    p.add_argument(
+        "--no-feedback",
+        dest="feedback",
+        action="store_false",
+        help="skip generate_feedback (autograde only)",
+    )
     return p
 
 
@@ -975,11 +1134,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code, _ = grade_class(
-            args.assignment, course_dir=args.course_dir, zip_path=args.zip_path, lms=args.lms,
-            regexp=args.regexp, roster=args.roster, duedate=args.duedate,
-            workers=args.workers, timeout=args.timeout, students=args.students,
-            unsafe=args.unsafe, report_dir=args.report_dir, grades_csv=args.grades_csv,
-            feedback=args.feedback)
+            args.assignment,
+            course_dir=args.course_dir,
+            zip_path=args.zip_path,
+            lms=args.lms,
+            regexp=args.regexp,
+            roster=args.roster,
+            duedate=args.duedate,
+            workers=args.workers,
+            timeout=args.timeout,
+            students=args.students,
+            unsafe=args.unsafe,
+            report_dir=args.report_dir,
+            grades_csv=args.grades_csv,
+            feedback=args.feedback,
+        )
     except GradeClassError as exc:
         print(f"grade_class: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,11 +3,12 @@
 1. Regenerates the release from the master with `nbgrader generate_assignment`.
 2. Builds a scratch copy of the course in `.demo/samples/` with one submission per
    sample (perfect, untouched release, one typical mistake per function, taken from
-   `autograder.catalog`), grades them with plain `nbgrader autograde` (the CLI an
+   `fixtures.catalog`), grades them with plain `nbgrader autograde` (the CLI an
    instructor runs, with the course's sandbox and trusted verdicts), and prints each
    sample's points per function next to what the catalog expects.
 3. Grades a synthetic class with the class-grading command and prints its summary.
 """
+
 import argparse
 import os
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from . import ASSIGNMENT, NOTEBOOK
+from autograder.assignment.contract import ASSIGNMENT, NOTEBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ DEMO_MISTAKES = ["rs_not_stratified", "sig_naive", "bce_no_clip", "bp_sign"]
 
 def sample_answers():
     """(sample name, release notebook -> submission, expected points per grade cell)."""
-    from . import catalog, samples
+    from fixtures import catalog, samples
 
     full = dict(catalog.POINTS)
     yield "perfect", samples.perfect, full
@@ -62,8 +63,8 @@ def sample_answers():
 
 def build_sample_course(course):
     """Scratch course with the master, the release and one submission per sample."""
-    from . import samples
-    from .synthetic_class import copy_course
+    from fixtures import samples
+    from fixtures.synthetic_class import copy_course
 
     copy_course(course)
     release_nb = samples.read_release(course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
@@ -117,32 +118,49 @@ def run_samples():
     print("Points per function of each sample (nbgrader autograde):")
     print(format_table(scores, expected))
     return all(
-        scores[s] is not None and all(abs(scores[s][g] - expected[s][g]) < 1e-9 for g in expected[s])
+        scores[s] is not None
+        and all(abs(scores[s][g] - expected[s][g]) < 1e-9 for g in expected[s])
         for s in expected
     )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--unsafe", action="store_true", help="grade without the sandbox (loud warning)")
+    parser.add_argument(
+        "--unsafe", action="store_true", help="grade without the sandbox (loud warning)"
+    )
     parser.add_argument("--skip-class", action="store_true", help="only the sample table")
     args = parser.parse_args(argv)
     if args.unsafe:
         os.environ["ONE_NEURON_UNSAFE"] = "1"
     ok = run_samples()
     if not args.skip_class:
-        from . import grade_class, synthetic_class
+        from autograder.classgrade import command as grade_class
+        from fixtures import synthetic_class
 
         course = ROOT / ".demo" / "class"
         print()
-        print(f"Synthetic class in {course.relative_to(ROOT)} (36 gradable, 7 broken, 1 missing):", flush=True)
+        print(
+            f"Synthetic class in {course.relative_to(ROOT)} (36 gradable, 7 broken, 1 missing):",
+            flush=True,
+        )
         synthetic_class.main([str(course)])
-        class_args = ["--course-dir", str(course), ASSIGNMENT, "--roster", str(course / "roster.csv"),
-                      "--timeout", "60", *(["--unsafe"] if args.unsafe else [])]
-        print("$ python -m autograder.grade_class " + " ".join(class_args), flush=True)
+        class_args = [
+            "--course-dir",
+            str(course),
+            ASSIGNMENT,
+            "--roster",
+            str(course / "roster.csv"),
+            "--timeout",
+            "60",
+            *(["--unsafe"] if args.unsafe else []),
+        ]
+        print("$ python -m autograder.classgrade " + " ".join(class_args), flush=True)
         class_status = grade_class.main(class_args)
         # Exit status 1 is the expected outcome here: the broken submissions need the instructor.
-        print(f"class grading exit status: {class_status} (1 expected: broken submissions need the instructor)")
+        print(
+            f"class grading exit status: {class_status} (1 expected: broken submissions need the instructor)"
+        )
         print(f"report: {course / 'reports' / 'index.html'}; grades: {course / 'grades.csv'}")
     return 0 if ok else 1
 

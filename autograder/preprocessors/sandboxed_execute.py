@@ -2,15 +2,15 @@
 
 ``SandboxedExecute`` replaces nbgrader's ``Execute`` preprocessor in the
 autograde pipeline; its kernel (``SandboxedKernelManager``) runs under
-bubblewrap with resource limits (``autograder.sandbox``).  Configure it in
+bubblewrap with resource limits (``autograder.sandbox.bubblewrap``).  Configure it in
 ``nbgrader_config.py``::
 
     from nbgrader.preprocessors import (
         AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
         SaveAutoGrades)
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from autograder.sandboxed_kernel import SandboxedExecute
-    from autograder.trusted import TrustedVerdict
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+    from autograder.preprocessors.trusted_verdict import TrustedVerdict
 
     c.Autograde.autograde_preprocessors = [
         SandboxedExecute, TrustedVerdict, IgnorePattern,
@@ -42,7 +42,7 @@ How the kernel runs:
 What ``SandboxedExecute`` adds to ``Execute``:
 
 * refuses to run when the sandbox is unavailable, unless unsafe grading was
-  asked for (``autograder.sandbox.require_sandbox``);
+  asked for (``autograder.sandbox.bubblewrap.require_sandbox``);
 * caps the outputs kept per cell (``max_output_bytes``) while they arrive, so a
   flood cannot fill the grader's memory before ``LimitOutput`` runs, and
   refuses any single kernel message over ``max_message_bytes`` (ZeroMQ
@@ -61,12 +61,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.connect import channel_socket_types as _channel_socket_types
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
@@ -76,7 +77,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from . import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 
 #: Limits of the notebook kernel (whole notebook; per-cell time is Execute.timeout).
 KERNEL_LIMITS = sandbox.Limits(
@@ -182,7 +183,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         base = tempfile.gettempdir()
         if len(os.path.realpath(base)) > 60:
             base = "/tmp"
-        self._runtime_dir = os.path.realpath(tempfile.mkdtemp(prefix="one-neuron-kernel-", dir=base))
+        self._runtime_dir = os.path.realpath(
+            tempfile.mkdtemp(prefix="one-neuron-kernel-", dir=base)
+        )
         self._student_dir: str | None = None
         #: Names in the kernel's directory not to bind (see SandboxedExecute).
         self.excluded_names: set[str] = set()
@@ -251,9 +254,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["close_fds"] = True
         if not self.sandboxed:
             kw["env"] = sandbox.sandbox_env(
-                {"HOME": self._runtime_dir, "TMPDIR": self._runtime_dir,
-                 "IPYTHONDIR": os.path.join(self._runtime_dir, "ipython"),
-                 "MPLCONFIGDIR": os.path.join(self._runtime_dir, "mpl")}
+                {
+                    "HOME": self._runtime_dir,
+                    "TMPDIR": self._runtime_dir,
+                    "IPYTHONDIR": os.path.join(self._runtime_dir, "ipython"),
+                    "MPLCONFIGDIR": os.path.join(self._runtime_dir, "mpl"),
+                }
             )
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
@@ -322,10 +328,18 @@ class SandboxedExecute(Execute):
         help="Largest message accepted from the kernel (a bigger one loses the kernel).",
     ).tag(config=True)
 
-    kernel_memory_bytes = Integer(KERNEL_LIMITS.memory_bytes, help="RLIMIT_AS of the kernel").tag(config=True)
-    kernel_nproc = Integer(KERNEL_LIMITS.nproc, help="RLIMIT_NPROC (tasks) of the kernel").tag(config=True)
-    kernel_cpu_seconds = Integer(KERNEL_LIMITS.cpu_seconds, help="RLIMIT_CPU of the kernel").tag(config=True)
-    kernel_fsize_bytes = Integer(KERNEL_LIMITS.fsize_bytes, help="RLIMIT_FSIZE of the kernel").tag(config=True)
+    kernel_memory_bytes = Integer(KERNEL_LIMITS.memory_bytes, help="RLIMIT_AS of the kernel").tag(
+        config=True
+    )
+    kernel_nproc = Integer(KERNEL_LIMITS.nproc, help="RLIMIT_NPROC (tasks) of the kernel").tag(
+        config=True
+    )
+    kernel_cpu_seconds = Integer(KERNEL_LIMITS.cpu_seconds, help="RLIMIT_CPU of the kernel").tag(
+        config=True
+    )
+    kernel_fsize_bytes = Integer(KERNEL_LIMITS.fsize_bytes, help="RLIMIT_FSIZE of the kernel").tag(
+        config=True
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -359,7 +373,9 @@ class SandboxedExecute(Execute):
         if "student" not in info or "assignment" not in info:
             return None
         coursedir = CourseDirectory(config=self.config)
-        return coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"])
+        return coursedir.format_path(
+            coursedir.submitted_directory, info["student"], info["assignment"]
+        )
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
@@ -436,7 +452,9 @@ class SandboxedExecute(Execute):
         elif msg_type == "error":
             limit = self.max_output_bytes
             content["evalue"] = str(content.get("evalue", ""))[:limit]
-            content["traceback"] = [str(line)[:limit] for line in content.get("traceback", [])[:200]]
+            content["traceback"] = [
+                str(line)[:limit] for line in content.get("traceback", [])[:200]
+            ]
         return super().process_message(msg, cell, cell_index)
 
 

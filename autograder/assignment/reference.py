@@ -3,8 +3,9 @@
 This module is the single source of truth: the solution cells of
 ``source/one_neuron/one_neuron.ipynb`` hold exactly the source of these
 functions (``tests/test_notebook_sync.py`` enforces it), and the checks in
-``autograder.checks`` compare students' answers with them.
+``autograder.assignment.checks`` compare students' answers with them.
 """
+
 import numpy as np
 
 # Training set-up of the assignment, shared by the notebook and the final check.

@@ -1,0 +1,1 @@
+"""The assignment "one neuron from scratch": contract, reference solution, checks."""

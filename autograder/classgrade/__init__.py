@@ -1,0 +1,1 @@
+"""The class-grading command: collect, pre-check, grade in parallel, merge, report."""

@@ -1,0 +1,1 @@
+"""Where student code runs: the bubblewrap sandbox, the verdict worker and its client."""
