@@ -13,14 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder.assignment import checks, reference
+from autograder.assignment import checks, contract, reference
 
-REFERENCE = {
-    "random_sample": reference.random_sample,
-    "sigmoid": reference.sigmoid,
-    "BCELoss": reference.BCELoss,
-    "backprop": reference.backprop,
-}
+REFERENCE = {name: getattr(reference, name) for name in contract.FUNCTIONS}
 
 
 def run(grade_id, **overrides):
@@ -172,14 +167,10 @@ def test_every_check_rejects_at_least_three_mistakes():
     assert min(counts.values()) >= 3, counts
 
 
-def test_checks_map_matches_design():
+def test_checks_map_is_the_contracts():
+    """CHECKS is built from the contract: same cells, same functions, same order."""
     assert {k: v[1] for k, v in checks.CHECKS.items()} == {
-        "test_random_sample": ["random_sample"],
-        "test_sigmoid_values": ["sigmoid"],
-        "test_sigmoid_stability": ["sigmoid"],
-        "test_bce_loss": ["BCELoss"],
-        "test_backprop": ["backprop"],
-        "test_final_accuracy": ["sigmoid", "backprop"],
+        cell.grade_id: list(cell.functions) for cell in contract.GRADED_CELLS
     }
 
 
