@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.assignment.contract import ASSIGNMENT  # noqa: E402
-from autograder.classgrade import command as gc  # noqa: E402
+from autograder.classgrade import app as gc  # noqa: E402
 from fixtures import synthetic_class  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -135,7 +135,7 @@ def main(argv=None):
         os.environ["ONE_NEURON_UNSAFE"] = "1"
     ok = run_samples()
     if not args.skip_class:
-        from autograder.classgrade import command as grade_class
+        from autograder.classgrade import cli as grade_class
         from fixtures import synthetic_class
 
         course = ROOT / ".demo" / "class"

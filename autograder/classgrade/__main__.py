@@ -2,6 +2,6 @@
 
 import sys
 
-from autograder.classgrade.command import main
+from autograder.classgrade.cli import main
 
 sys.exit(main())

@@ -9,8 +9,10 @@
 - ``time_per_submission.png``: grading time per graded submission;
 - ``report.json``: the data behind every plot (what the tests check).
 
+``summary_text(results, ...)`` is the plain-text summary the command prints.
+
 ``results`` are objects with the attributes of
-:class:`autograder.classgrade.command.StudentResult` (student_id, status, detail,
+:class:`autograder.classgrade.results.StudentResult` (student_id, status, detail,
 score, max_score, cells, seconds, seconds_late).
 """
 
@@ -25,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from autograder.classgrade.command import GRADED, LATE, STATUSES
+from autograder.classgrade.results import GRADED, LATE, STATUSES, StudentResult
 
 GRADED_STATUSES = (GRADED, LATE)
 PLOTS = {
@@ -178,3 +180,27 @@ def build_report(results, report_dir, assignment: str = "one_neuron") -> Path:
     index = report_dir / "index.html"
     index.write_text(render_html(results, data, assignment), encoding="utf-8")
     return index
+
+
+def summary_text(
+    results: list[StudentResult], grades_csv: Path, report_dir: Path | None, with_roster: bool
+) -> str:
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    lines = ["", "Summary: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    attention = [r for r in results if r.needs_instructor]
+    strangers = [r for r in results if with_roster and not r.on_roster]
+    if attention or strangers:
+        lines.append("Needs the instructor:")
+        for r in attention:
+            lines.append(f"  {r.student_id}: {r.status}: {r.detail}")
+        for r in strangers:
+            lines.append(f"  {r.student_id}: not on the roster (check the student id)")
+    else:
+        lines.append("Nothing needs the instructor.")
+    late = [r for r in results if r.status == LATE]
+    for r in late:
+        lines.append(f"  {r.student_id}: late by {r.seconds_late / 3600:.1f} h (graded)")
+    lines.append(f"Grades: {grades_csv}")
+    if report_dir is not None:
+        lines.append(f"Report: {report_dir / 'index.html'}")
+    return "\n".join(lines)

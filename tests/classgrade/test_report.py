@@ -5,8 +5,8 @@ import json
 import matplotlib.image
 import pytest
 
-from autograder.classgrade.command import StudentResult
 from autograder.classgrade.report import PLOTS, build_report, plot_data
+from autograder.classgrade.results import StudentResult
 
 CELLS = {"test_a": 2.0, "test_b": 1.0}
 

@@ -1,0 +1,111 @@
+"""The command line: ``python -m autograder.classgrade`` (and ``make grade``).
+
+Exit status: 0 when nothing needs the instructor, 1 when something does (the
+summary lists it: any status but graded/late/not submitted, a failed feedback,
+a student not on the ``--roster``), 2 on a usage or set-up error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.assignment.contract import ASSIGNMENT
+from autograder.classgrade.collect import LMS_REGEXPS
+from autograder.classgrade.results import EXIT_USAGE, GradeClassError
+from autograder.classgrade.run import grade_class
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m autograder.classgrade",
+        description="Collect, autograde in parallel, make feedback, grades CSV and an HTML "
+        "report for a whole class (run in the course directory).",
+    )
+    p.add_argument(
+        "assignment", nargs="?", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})"
+    )
+    p.add_argument("--course-dir", default=".", help="course directory (default: .)")
+    p.add_argument(
+        "--zip",
+        dest="zip_path",
+        type=Path,
+        help="LMS export to collect into submitted/ with nbgrader zip_collect",
+    )
+    p.add_argument(
+        "--lms",
+        choices=sorted(LMS_REGEXPS),
+        default="moodle",
+        help="file naming of the --zip export (default: moodle)",
+    )
+    p.add_argument(
+        "--regexp",
+        help="custom FileNameCollectorPlugin.named_regexp "
+        "(groups student_id and file_id, optional timestamp)",
+    )
+    p.add_argument("--roster", type=Path, help="CSV for 'nbgrader db student import'")
+    p.add_argument("--duedate", help="due date, as for 'nbgrader db assignment add --duedate'")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="time budget per notebook in seconds, autograde and feedback together (default: 120)",
+    )
+    p.add_argument(
+        "--student",
+        action="append",
+        dest="students",
+        metavar="ID",
+        help="grade only this student (repeatable)",
+    )
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow grading without the sandbox (sets ONE_NEURON_UNSAFE=1)",
+    )
+    p.add_argument(
+        "--report-dir",
+        default="reports",
+        help="HTML report, plots, results.json and per-student logs "
+        "(relative to the course directory; default: reports)",
+    )
+    p.add_argument(
+        "--grades-csv",
+        default="grades.csv",
+        help="nbgrader's CSV export of the grades (default: grades.csv)",
+    )
+    p.add_argument(
+        "--no-feedback",
+        dest="feedback",
+        action="store_false",
+        help="skip generate_feedback (autograde only)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse argv, run :func:`grade_class`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        code, _ = grade_class(
+            args.assignment,
+            course_dir=args.course_dir,
+            zip_path=args.zip_path,
+            lms=args.lms,
+            regexp=args.regexp,
+            roster=args.roster,
+            duedate=args.duedate,
+            workers=args.workers,
+            timeout=args.timeout,
+            students=args.students,
+            unsafe=args.unsafe,
+            report_dir=args.report_dir,
+            grades_csv=args.grades_csv,
+            feedback=args.feedback,
+        )
+    except GradeClassError as exc:
+        print(f"classgrade: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code

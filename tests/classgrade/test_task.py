@@ -1,0 +1,94 @@
+"""Tests of grading one student (autograder.classgrade.task)."""
+
+import nbformat
+import pytest
+from classgrade.fixture_course import master_notebook
+
+import autograder.classgrade as gc
+from autograder.classgrade import task
+
+
+@pytest.mark.parametrize(
+    "outputs, status",
+    [
+        ([], gc.GRADED),
+        (
+            [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}],
+            gc.GRADED,
+        ),
+        (
+            [{"output_type": "error", "ename": "CellTimeoutError", "evalue": "", "traceback": []}],
+            gc.TIMED_OUT,
+        ),
+        (
+            [{"output_type": "error", "ename": "KernelLost", "evalue": "", "traceback": []}],
+            gc.KERNEL_DIED,
+        ),
+    ],
+)
+def test_execution_problem_read_from_the_autograded_notebook(tmp_path, outputs, status):
+    """Is a notebook that nbgrader graded after a cell timeout or a lost kernel flagged?"""
+    nb = master_notebook()
+    nb.cells[1].outputs = [nbformat.from_dict(o) for o in outputs]
+    path = tmp_path / "one_neuron.ipynb"
+    nbformat.write(nb, path)
+    got, detail = task.execution_problem(path)
+    assert got == status
+    assert (detail == "") == (status == gc.GRADED)
+
+
+def _snapshot(course):
+    from autograder.classgrade.gradebook import assignment_gradebook
+
+    gradebook = assignment_gradebook(course / "gradebook.db", "fixture")
+    return task.course_snapshot(course, "one_neuron", gradebook)
+
+
+def test_grade_student_plain_data_in_and_out(course, tmp_path):
+    """Does one task grade a student from bytes alone (pickled, as a remote engine
+    sends it) and return grades, autograded and feedback files and the log,
+    the same on a second run?"""
+    import pickle
+
+    from classgrade.fixture_course import BAD_DOUBLE, notebook_bytes
+
+    snapshot = _snapshot(course)
+    assert set(snapshot.files) == {"nbgrader_config.py", "source/one_neuron/one_neuron.ipynb"}
+    job = task.GradingTask(
+        "ann",
+        "one_neuron",
+        {
+            "one_neuron.ipynb": notebook_bytes(course, BAD_DOUBLE),
+            "timestamp.txt": b"2026-01-15 11:00:00 UTC",
+        },
+    )
+    snapshot, job = pickle.loads(pickle.dumps((snapshot, job)))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    outcomes = [task.grade_student(snapshot, job, scratch_dir=str(scratch)) for _ in range(2)]
+    for outcome in pickle.loads(pickle.dumps(outcomes)):
+        assert outcome.outcome == gc.GRADED and outcome.detail == ""
+        grades = outcome.submission["notebooks"]["one_neuron"]["grades"]
+        assert {k: v["auto_score"] for k, v in grades.items()} == {
+            "test_double": 0.0,
+            "test_sigmoid": 1.0,
+        }
+        assert outcome.submission["timestamp"].startswith("2026-01-15T11:00:00")
+        assert {"one_neuron.ipynb", "timestamp.txt"} <= set(outcome.autograded)
+        assert b"AssertionError" in outcome.autograded["one_neuron.ipynb"]
+        assert set(outcome.feedback) == {"one_neuron.html", "timestamp.txt"}
+        assert "ann" in outcome.log
+    assert outcomes[0].submission == outcomes[1].submission
+    # one scratch course reused, and nothing of the course's own folders touched
+    assert len(list(scratch.iterdir())) == 1
+    assert not (course / "autograded").exists() and not (course / "submitted").exists()
+
+
+def test_broken_course_is_a_setup_error_not_a_student_failure(course, tmp_path):
+    snapshot = _snapshot(course)
+    broken = task.CourseSnapshot(
+        {**snapshot.files, "nbgrader_config.py": b"raise RuntimeError('bad config')\n"},
+        snapshot.gradebook,
+    )
+    with pytest.raises(task.GradingSetupError, match="bad config"):
+        task.prepare(broken, str(tmp_path))
