@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: always run with the venv first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test demo grade master release sandbox-check clean
+.PHONY: venv test test-fast lint demo grade master release sandbox-check clean
 
 venv: $(VENV)/.installed
 
@@ -42,8 +42,17 @@ demo: venv sandbox-check
 grade: venv sandbox-check
 	$(BIN)/python -m autograder.classgrade one_neuron $(ARGS)
 
-test: venv sandbox-check
+# The whole suite (what CI runs), lint and format included.
+test: venv sandbox-check lint
 	$(BIN)/python -m pytest
+
+# The fast part for development: no whole-class runs, browser or servers.
+test-fast: venv sandbox-check lint
+	$(BIN)/python -m pytest -m "not slow and not browser and not services"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) submitted autograded feedback gradebook.db reports .demo
