@@ -8,7 +8,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv test test-fast lint demo grade master release sandbox-check clean
 
+# The gradebook is run data (not committed): add the committed assignment to it
+# when it is missing, so that plain `nbgrader autograde` works on a fresh clone
+# (`generate_assignment` alone skips the committed release; this checks that the
+# release nbgrader makes equals the committed one and never writes release/).
 venv: $(VENV)/.installed
+	@$(BIN)/python -m autograder.classgrade --prepare || \
+	  echo "warning: gradebook not prepared (above); 'make release' regenerates release/ and the gradebook" >&2
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +45,14 @@ demo: venv sandbox-check
 	$(BIN)/python -m demo
 
 # Grade the class in submitted/ (or ARGS="--zip export.zip --lms moodle ...").
+# GNU make exits 2 whenever a recipe fails, so `make grade` exits 0 (nothing
+# needs the instructor) or 2; the command's own status (1: something needs the
+# instructor, 2: usage or set-up error) is printed last, and scripts that need
+# it run `python -m autograder.classgrade` directly.
 grade: venv sandbox-check
-	$(BIN)/python -m autograder.classgrade one_neuron $(ARGS)
+	@$(BIN)/python -m autograder.classgrade one_neuron $(ARGS); status=$$?; \
+	  case $$status in 0) ;; 1) echo "class command exit status 1: something needs the instructor (see the summary)" >&2;; \
+	  *) echo "class command exit status $$status: usage or set-up error" >&2;; esac; exit $$status
 
 # The whole suite (what CI runs), lint and format included.
 test: venv sandbox-check lint

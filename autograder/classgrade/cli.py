@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 from autograder.assignment.contract import ASSIGNMENT
+from autograder.classgrade.app import make_app
 from autograder.classgrade.collect import LMS_REGEXPS
-from autograder.classgrade.results import EXIT_USAGE, GradeClassError
+from autograder.classgrade.gradebook import ensure_assignment
+from autograder.classgrade.results import EXIT_OK, EXIT_USAGE, GradeClassError
 from autograder.classgrade.run import grade_class
 
 
@@ -82,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip generate_feedback (autograde only)",
     )
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only add the assignment to the gradebook from the committed course when it "
+        "is missing (what 'make venv' runs; grading does it too), then exit",
+    )
     return p
 
 
@@ -89,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse argv, run :func:`grade_class`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.prepare:
+            app = make_app(Path(args.course_dir))
+            if not ensure_assignment(app, args.assignment):
+                print(f"gradebook: assignment {args.assignment!r} present")
+            return EXIT_OK
         code, _ = grade_class(
             args.assignment,
             course_dir=args.course_dir,

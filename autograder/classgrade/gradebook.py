@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from autograder.classgrade.results import GradeClassError
@@ -160,3 +161,86 @@ def describe_submission(gb, assignment: str, student: str) -> dict:
         "seconds_late": sub.total_seconds_late,
         "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
     }
+
+
+def _has_assignment(db_url: str, course_id: str, assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(db_url, course_id) as gb:
+            return bool(gb.find_assignment(assignment).notebooks)
+    except MissingEntry:
+        return False
+
+
+def ensure_assignment(app, assignment: str, log: Callable[[str], None] = print) -> bool:
+    """Put the assignment into the course's gradebook when it is not there (a
+    fresh clone: the release is committed, the gradebook is not, and plain
+    ``nbgrader generate_assignment`` skips an existing release).
+
+    nbgrader's ``generate_assignment --force`` runs in a scratch copy of the
+    course (configuration and ``source/<assignment>/``) on a copy of the
+    gradebook; the copy replaces the course's gradebook only when the release
+    it made equals the committed ``release/<assignment>/`` file for file, so the
+    gradebook describes exactly what students got. The committed release is
+    never written. Returns True when the gradebook was changed; raises
+    :class:`GradeClassError` naming what differs or is missing."""
+    from nbgrader.apps.generateassignmentapp import GenerateAssignmentApp
+
+    from autograder.classgrade.app import run_nbgrader_app
+
+    coursedir = app.coursedir
+    course_dir = Path(coursedir.root)
+    main_db = sqlite_path(coursedir.db_url)
+    if not main_db.is_absolute():
+        main_db = course_dir / main_db
+    # (opening a gradebook that does not exist would create an empty one)
+    if main_db.is_file() and _has_assignment(coursedir.db_url, coursedir.course_id, assignment):
+        return False
+    source = course_dir / coursedir.source_directory / assignment
+    release = course_dir / coursedir.release_directory / assignment
+    for folder in (source, release):
+        if not folder.is_dir():
+            raise GradeClassError(
+                f"{main_db}: assignment {assignment!r} is not in the gradebook and {folder} "
+                f"does not exist; run 'nbgrader generate_assignment {assignment}' first"
+            )
+    with tempfile.TemporaryDirectory(prefix="classgrade-generate-") as tmp:
+        scratch = Path(tmp)
+        shutil.copy2(course_dir / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        shutil.copytree(source, scratch / coursedir.source_directory / assignment)
+        db = scratch / "gradebook.db"
+        if main_db.is_file():
+            copy_sqlite(main_db, db)
+        run_nbgrader_app(
+            GenerateAssignmentApp,
+            scratch,
+            [assignment, "--force", f"--CourseDirectory.db_url=sqlite:///{db}"],
+        )
+        made = scratch / coursedir.release_directory / assignment
+        differ = _differences(made, release)
+        if differ:
+            raise GradeClassError(
+                f"{release}: the committed release is not what nbgrader makes of {source} "
+                f"({'; '.join(differ)}); run 'make release' and commit release/ "
+                "(grading needs a gradebook that matches what students got)"
+            )
+        main_db.parent.mkdir(parents=True, exist_ok=True)
+        copy_sqlite(db, main_db)
+    log(f"{main_db}: assignment {assignment!r} added from {source} (release matches {release})")
+    return True
+
+
+def _differences(made: Path, committed: Path) -> list[str]:
+    def files(folder: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    a, b = files(made), files(committed)
+    out = [f"{name}: not committed" for name in sorted(set(a) - set(b))]
+    out += [f"{name}: not made by nbgrader" for name in sorted(set(b) - set(a))]
+    out += [f"{name}: differs" for name in sorted(set(a) & set(b)) if a[name] != b[name]]
+    return out

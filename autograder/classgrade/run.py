@@ -48,6 +48,7 @@ from autograder.classgrade.collect import LMS_REGEXPS, collect_zip, import_roste
 from autograder.classgrade.gradebook import (
     assignment_gradebook,
     describe_submission,
+    ensure_assignment,
     forget_submission,
     merge_submission,
     sqlite_path,
@@ -103,7 +104,7 @@ def grade_class(
     """Run the whole pipeline; returns (exit status, results per student).
 
     Raises :class:`GradeClassError` on a usage or set-up problem."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
     course_dir = Path(course_dir).resolve()
@@ -131,16 +132,9 @@ def grade_class(
     if not main_db.is_absolute():
         main_db = course_dir / main_db
 
+    ensure_assignment(app, assignment, log)
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
-        try:
-            notebook_names = [nb.name for nb in gb.find_assignment(assignment).notebooks]
-        except MissingEntry:
-            notebook_names = []
-        if not notebook_names:
-            raise GradeClassError(
-                f"{main_db}: assignment {assignment!r} has no notebooks in the gradebook; "
-                f"run 'nbgrader generate_assignment {assignment}' first"
-            )
+        notebook_names = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         if duedate:
             from nbgrader.utils import parse_utc
 

@@ -14,7 +14,7 @@ import autograder.classgrade as gc
         (["--zip", "missing.zip"], "zip file not found"),
         (["--duedate", "not a date"], "cannot parse"),
         (["--student", "nobody"], "nobody"),
-        (["other_assignment"], "has no notebooks in the gradebook"),
+        (["other_assignment"], "is not in the gradebook"),
     ],
 )
 def test_usage_errors_exit_2(course, capsys, argv, message):
