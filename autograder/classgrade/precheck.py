@@ -73,7 +73,10 @@ def notebook_problem(path: Path) -> str:
     for index, cell in enumerate(nb["cells"]):
         if not isinstance(cell, dict):
             return f"cell {index} is not an object"
-    return ""
+    # The same rule as the course's first sanitize step under plain autograde.
+    from autograder.preprocessors.check_nbgrader_metadata import notebook_metadata_problem
+
+    return notebook_metadata_problem(nb)
 
 
 def notebook_notes(path: Path) -> list[str]:
