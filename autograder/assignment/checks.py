@@ -41,12 +41,12 @@ import contextlib
 import functools
 import io
 import math
-import time
 import warnings
 
 import numpy as np
 
 from autograder.assignment import contract, reference
+from autograder.sandbox.remote import observed_call, seed_global_rngs
 
 __all__ = [
     "CHECKS",
@@ -65,16 +65,30 @@ BCE_RTOL, BCE_ATOL = 1e-7, 1e-10
 # The step of backprop is compared with the closed form (r - y) * x; the
 # chain-rule form with clipped divisions agrees to ~1e-15 when |w*x + b| <= 6.
 BACKPROP_RTOL, BACKPROP_ATOL = 1e-6, 1e-12
-# Wall-clock budget of random_sample on n = 30000 points.  A grading rule,
-# not a test assertion: it is the defect of the seed notebook the course
-# teaches away (test indices built with `i not in list`, quadratic time).
-# Measured (CPU time, this machine): reference ~3 ms, a pure-Python loop with
-# a set ~15 ms, np.append in a loop ~0.2 s, `i not in list` over Python ints
-# ~4 s (1.8 s at n = 20000, too close to a limit to be safe on a faster
-# machine), over numpy ints ~25 s.  A run between 1x and 3x the limit is
-# repeated once and the faster run counts (a load spike is not the student's).
-SPLIT_SCALE_N = 30000
-SPLIT_TIME_LIMIT_S = 1.0
+# Complexity of random_sample, judged by how its CPU time grows with the size of the
+# data (CPU time of the student's process, measured by the grader from outside it
+# through remote.observed_call; never wall-clock, which a busy machine changes).
+# The quadratic defect the course teaches away (`i not in list`) grows ~54x from
+# n = 3000 to 8n; correct O(n log n) splits grow 4-12x. A split fails when
+# cpu(8n) > SPLIT_GROWTH_LIMIT * max(cpu(n), SPLIT_CPU_FLOOR_S): the floor keeps the
+# quantisation of CPU clocks (10 ms ticks) from deciding anything for fast code.
+SPLIT_GROWTH_N = 3000
+SPLIT_GROWTH_FACTOR = 8
+SPLIT_GROWTH_LIMIT = 24.0
+SPLIT_CPU_FLOOR_S = 0.002
+# The small size is called repeatedly until this much CPU time is spent (a mean
+# over many calls, not one noisy sample).
+SPLIT_CPU_SAMPLE_S = 0.2
+SPLIT_MAX_REPEATS = 200
+# Randomness of random_sample, with numpy's global generator seeded by the grader
+# where the function runs: same seed -> same split; distinct seeds -> distinct
+# splits; over SPLIT_FREQ_SEEDS seeds every element is in test with frequency within
+# SPLIT_FREQ_SIGMAS binomial standard deviations of its class's test share (for 80
+# elements x 200 seeds a correct split exceeds 5 sigma with probability < 1e-4;
+# the seeds are fixed, so the verdict is deterministic).
+SPLIT_SEEDS = (11, 12, 13, 14, 15, 16, 17, 18)
+SPLIT_FREQ_SEEDS = 200
+SPLIT_FREQ_SIGMAS = 5.0
 
 # numpy's default error handling, re-imposed around student code so that a
 # global np.seterr(all="ignore") in an answer cell cannot hide an overflow.
@@ -130,10 +144,21 @@ def _running(what, error_hint=""):
 
 
 def _call(fn, what, *args, error_hint="", **kwargs):
-    """Call student code once; returns (result, list of recorded warnings)."""
-    with _running(what, error_hint) as caught:
+    """Call student code once; returns its result. Warnings are recorded and
+    dropped: no verdict rests on them (the student's process reports them)."""
+    with _running(what, error_hint):
         result = fn(*args, **kwargs)
-    return result, list(caught)
+    return result
+
+
+def _cpu_call(fn, what, *args, **kwargs):
+    """Call student code once; returns (result, CPU seconds of the call, as the
+    grader measured them from outside the student's process)."""
+    with _running(what):
+        result, observation = observed_call(fn, *args, **kwargs)
+    if observation.cpu_seconds is None:
+        raise AssertionError(f"{what}: процесс с кодом студента завершился во время вызова.")
+    return result, observation.cpu_seconds
 
 
 # --------------------------------------------------------------------------
@@ -280,7 +305,7 @@ def _row_keys(A):
     return [tuple(float(v) for v in row) for row in A.reshape(len(A), width)]
 
 
-def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
+def _check_one_split(random_sample, X, y, fraction, case):
     """Run one split and check it; returns the set of X rows put in train."""
     call = (
         "random_sample(X, y)" if fraction is None else f"random_sample(X, y, fraction={fraction})"
@@ -290,21 +315,7 @@ def _check_one_split(random_sample, X, y, fraction, case, time_limit=None):
     X_before, y_before = X.copy(), y.copy()
     X_arg, y_arg = X.copy(), y.copy()
     kwargs = {} if fraction is None else {"fraction": fraction}
-    start = time.perf_counter()
-    result, _ = _call(random_sample, what, X_arg, y_arg, **kwargs)
-    elapsed = time.perf_counter() - start
-    if time_limit is not None and time_limit < elapsed < 3 * time_limit:
-        # Borderline: maybe a load spike of the machine. Take the faster of two runs.
-        X_arg, y_arg = X.copy(), y.copy()
-        start = time.perf_counter()
-        result, _ = _call(random_sample, what, X_arg, y_arg, **kwargs)
-        elapsed = min(elapsed, time.perf_counter() - start)
-    if time_limit is not None and elapsed > time_limit:
-        raise AssertionError(
-            f"{what}: работает {elapsed:.1f} с (допустимо {time_limit} с). Проверка "
-            f"`i not in list` в цикле даёт квадратичное время: используйте булеву маску "
-            f"или np.setdiff1d."
-        )
+    result = _call(random_sample, what, X_arg, y_arg, **kwargs)
 
     # type: a tuple (or list) of four arrays
     if not isinstance(result, (tuple, list)):
@@ -457,32 +468,97 @@ def check_random_sample(random_sample):
         X, y = _split_case(rng, sizes, labels, n_features, shuffle, dtype)
         _check_one_split(random_sample, X, y, fraction, desc)
 
-    # randomness: repeated calls differ and do not always take the first members
+    _check_split_randomness(random_sample, rng)
+    _check_split_growth(random_sample, rng)
+
+
+def _seeded_split(random_sample, X, y, seed, what):
+    """The X rows random_sample puts in train right after np.random.seed(seed)."""
+    seed_global_rngs(random_sample, seed)
+    return frozenset(_check_one_split(random_sample, X, y, 0.8, what))
+
+
+def _check_split_randomness(random_sample, rng):
+    """Randomness as the notebook promises: numpy's global generator decides the split."""
     X, y = _split_case(rng, (40, 40), (0, 1), None, True, float)
-    firsts = set()
-    for label in (0.0, 1.0):
-        members = np.flatnonzero(y == label)
-        firsts |= set(float(v) for v in X[members[: int(0.8 * len(members))]])
-    trains = [_check_one_split(random_sample, X, y, 0.8, "случайность") for _ in range(3)]
-    if trains[0] == trains[1] == trains[2]:
+    what = "случайность"
+    first, again = (_seeded_split(random_sample, X, y, SPLIT_SEEDS[0], what) for _ in range(2))
+    if first != again:
         raise AssertionError(
-            "random_sample: три вызова на одних и тех же данных дали одинаковый train. "
-            "Разбиение должно быть случайным (np.random.permutation / np.random.choice) "
-            "и без фиксированного seed внутри функции."
+            f"random_sample: после np.random.seed({SPLIT_SEEDS[0]}) два вызова на одних и тех же "
+            "данных дали разные разбиения. Случайность должна идти только из глобального "
+            "генератора numpy (np.random.permutation, np.random.choice): не вызывайте "
+            "np.random.seed внутри функции, не создавайте свой генератор (default_rng, random) "
+            "и не храните состояние между вызовами."
         )
-    if all(t == firsts for t in trains):
+    splits = {_seeded_split(random_sample, X, y, seed, what) for seed in SPLIT_SEEDS}
+    firsts = set()
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        firsts |= set(_row_keys(X[members[: int(0.8 * len(members))]]))
+    if splits == {frozenset(firsts)}:
         raise AssertionError(
-            "random_sample: в train всегда попадают первые элементы каждого класса. "
-            "Выбирайте элементы случайно."
+            "random_sample: в train всегда попадают первые элементы каждого класса в порядке "
+            "данных. Перемешайте индексы каждого класса (np.random.permutation) перед выбором."
+        )
+    if len(splits) < len(SPLIT_SEEDS) - 1:
+        raise AssertionError(
+            f"random_sample: после np.random.seed(s) для {len(SPLIT_SEEDS)} разных s получено "
+            f"лишь {len(splits)} разных разбиений. Разбиение должно зависеть от состояния "
+            "глобального генератора numpy: не задавайте seed внутри функции и выбирайте "
+            "элементы случайно (np.random.permutation / np.random.choice)."
+        )
+    # Frequencies: every element of a class lands in test equally often.
+    keys = _row_keys(X)
+    in_test = dict.fromkeys(keys, 0)
+    for seed in range(SPLIT_FREQ_SEEDS):
+        train = _seeded_split(random_sample, X, y, 10_000 + seed, what)
+        for key in keys:
+            in_test[key] += key not in train
+    worst = None
+    for label in np.unique(y):
+        members = [k for k, v in zip(keys, y) if v == label]
+        p = 1 - int(0.8 * len(members)) / len(members)
+        sigma = math.sqrt(SPLIT_FREQ_SEEDS * p * (1 - p))
+        for key in members:
+            deviation = abs(in_test[key] - SPLIT_FREQ_SEEDS * p) / sigma
+            if deviation > SPLIT_FREQ_SIGMAS and (worst is None or deviation > worst[0]):
+                worst = (deviation, key, in_test[key], p)
+    if worst is not None:
+        _, key, count, p = worst
+        raise AssertionError(
+            f"random_sample: за {SPLIT_FREQ_SEEDS} разбиений с разными np.random.seed элемент "
+            f"x={_fmt(np.float64(key))} попал в test {count} раз, а при случайном выборе "
+            f"ожидается около {SPLIT_FREQ_SEEDS * p:.0f}. Все элементы класса должны попадать "
+            "в test одинаково часто: перемешивайте индексы каждого класса целиком "
+            "(np.random.permutation), а не сдвигайте или выбирайте из части."
         )
 
-    # scale (see SPLIT_TIME_LIMIT_S)
-    X, y = _split_case(
-        rng, (SPLIT_SCALE_N // 2 + 1, SPLIT_SCALE_N // 2 - 1), (0, 1), None, True, float
-    )
-    _check_one_split(
-        random_sample, X, y, None, f"{SPLIT_SCALE_N} точек", time_limit=SPLIT_TIME_LIMIT_S
-    )
+
+def _check_split_growth(random_sample, rng):
+    """Complexity: CPU time at 8n against n (see SPLIT_GROWTH_LIMIT)."""
+    costs = []
+    for n in (SPLIT_GROWTH_N, SPLIT_GROWTH_FACTOR * SPLIT_GROWTH_N):
+        X, y = _split_case(rng, (n // 2 + 1, n // 2 - 1), (0, 1), None, True, float)
+        what = f"random_sample(X, y) [{n} точек]"
+        spent, calls = 0.0, 0
+        while calls == 0 or (spent < SPLIT_CPU_SAMPLE_S and calls < SPLIT_MAX_REPEATS):
+            _, cpu = _cpu_call(random_sample, what, X.copy(), y.copy())
+            spent, calls = spent + cpu, calls + 1
+            if n > SPLIT_GROWTH_N:
+                break  # one call of the large size is enough (and the slow one is long)
+        costs.append(spent / calls)
+    small, large = costs
+    if large > SPLIT_GROWTH_LIMIT * max(small, SPLIT_CPU_FLOOR_S):
+        factor = large / max(small, 1e-9)
+        raise AssertionError(
+            f"random_sample: при росте данных в {SPLIT_GROWTH_FACTOR} раз (с {SPLIT_GROWTH_N} до "
+            f"{SPLIT_GROWTH_FACTOR * SPLIT_GROWTH_N} точек) процессорное время выросло в "
+            f"{factor:.0f} раз (допустимо {SPLIT_GROWTH_LIMIT:g}): время растёт как квадрат "
+            "размера. Так бывает, если для каждого элемента искать его в списке (`i not in "
+            "список`) или добавлять элементы по одному (np.append в цикле копирует массив). "
+            "Отберите test одной операцией: булевой маской или np.setdiff1d."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -507,6 +583,25 @@ def _sigmoid_candidates(x):
         ]
 
 
+def _overflow_hint(x, got):
+    """The side of the sigmoid where the non-finite values are, and its formula."""
+    bad = ~np.isfinite(np.broadcast_to(got, np.shape(x))) if np.shape(got) == np.shape(x) else None
+    if bad is None or not np.any(bad):
+        return ""
+    sides = []
+    if np.any(bad & (x > 0)):
+        sides.append(
+            " При больших положительных x exp(x) переполняется (exp(710) = inf, а inf / inf = "
+            "nan): для x >= 0 считайте 1 / (1 + exp(-x))."
+        )
+    if np.any(bad & (x <= 0)):
+        sides.append(
+            " При больших отрицательных x exp(-x) переполняется (exp(710) = inf): для x < 0 "
+            "считайте exp(x) / (1 + exp(x))."
+        )
+    return "".join(sides)
+
+
 def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     x_arg = x if scalar else np.array(x, copy=True)
     hint = (
@@ -517,7 +612,7 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
             "сигмоида должна работать с массивом любой формы."
         )
     )
-    result, caught = _call(sigmoid, what, x_arg, error_hint=hint)
+    result = _call(sigmoid, what, x_arg, error_hint=hint)
     if not scalar:
         _assert_unchanged(np.asarray(x), x_arg, what, "x")
     expected_shape = () if scalar else np.shape(x)
@@ -544,15 +639,15 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     x64 = np.asarray(x, dtype=np.float64)
     expected = reference.sigmoid(x64)
     inputs = [("x", x64)]
-    _assert_finite(
-        got,
-        what,
-        inputs,
-        hint=(
-            " exp переполняется при больших |x| (exp(710) = inf, inf / inf = nan): "
-            "не вычисляйте exp от большого положительного числа."
-        ),
-    )
+    hint = _overflow_hint(x64, got)
+    finite = np.isfinite(got)
+    if hint and np.any(finite) and got.shape == x64.shape:
+        mistake = _diagnose(
+            got[finite], [(name, np.asarray(v)[finite]) for name, v in _sigmoid_candidates(x64)]
+        )
+        if mistake:
+            hint += f" Кроме того, конечные значения похожи на ошибку: {mistake}."
+    _assert_finite(got, what, inputs, hint=hint)
     _assert_values(
         got,
         np.asarray(expected),
@@ -562,14 +657,14 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
         atol=atol,
         candidates=_sigmoid_candidates(x64),
     )
-    return got, caught
+    return got
 
 
 def check_sigmoid_values(sigmoid):
     """Values, types and shapes of sigmoid on moderate inputs (|x| <= 40).
 
-    Warnings are ignored here: a correct but overflowing naive sigmoid passes
-    (the stability check takes it).
+    Warnings are not judged (here or anywhere): they are reported by the
+    student's own process, so no verdict can rest on them.
     """
     rng = np.random.default_rng(20260502)
     cases = [
@@ -588,7 +683,11 @@ def check_sigmoid_values(sigmoid):
 
 
 def check_sigmoid_stability(sigmoid):
-    """Large |x| (up to 1e3): finite, in [0, 1], correct, and no warnings."""
+    """Large |x| (up to 1e3), judged on the returned values only: finite, in [0, 1]
+    and equal to the true sigmoid within SIGMOID_RTOL/SIGMOID_ATOL (so the limits
+    0 and 1 are right and inf / inf = nan is not). No value-based rule can tell the
+    naive 1 / (1 + exp(-x)) from the correct tanh form (tanh is the less accurate
+    of the two at every x), so the rule does not try: see docs/rules.md."""
     rng = np.random.default_rng(20260503)
     extremes = np.array(
         [
@@ -618,22 +717,9 @@ def check_sigmoid_stability(sigmoid):
         (900.0, "sigmoid(900.0)", True),
     ]
     for x, what, scalar in cases:
-        got, caught = _check_sigmoid_on(sigmoid, x, what, SIGMOID_RTOL, SIGMOID_ATOL, scalar)
+        got = _check_sigmoid_on(sigmoid, x, what, SIGMOID_RTOL, SIGMOID_ATOL, scalar)
         if np.any(got < 0) or np.any(got > 1):
             raise AssertionError(f"{what}: значения сигмоиды должны лежать в [0, 1].")
-        if caught:
-            first = caught[0]
-            hint = (
-                " exp(-x) переполняется при больших отрицательных x (даже в невыбранной "
-                "ветке np.where): считайте отдельно для x >= 0 (1 / (1 + exp(-x))) и "
-                "x < 0 (exp(x) / (1 + exp(x)))."
-                if issubclass(first.category, RuntimeWarning)
-                else " В ноутбуке любое предупреждение попадает в stderr и обнуляет ячейку."
-            )
-            raise AssertionError(
-                f"{what}: вычисление выдаёт предупреждение "
-                f"{first.category.__name__}: {_safe_str(first.message)}.{hint}"
-            )
 
 
 # --------------------------------------------------------------------------
@@ -704,10 +790,10 @@ def check_bce_loss(BCELoss):
         p_arg, y_arg = np.array(p, copy=True), np.array(y, copy=True)
         hint = bool_hint if y.dtype == bool else ""
         if eps is None:
-            result, _ = _call(BCELoss, what, p_arg, y_arg, error_hint=hint)
+            result = _call(BCELoss, what, p_arg, y_arg, error_hint=hint)
             eps_value = 1e-5
         else:
-            result, _ = _call(BCELoss, what, p_arg, y_arg, eps=eps, error_hint=hint)
+            result = _call(BCELoss, what, p_arg, y_arg, eps=eps, error_hint=hint)
             eps_value = eps
         if not isinstance(result, np.ndarray) and (
             _is_python_number(result) or isinstance(result, np.generic)
@@ -748,11 +834,17 @@ def check_bce_loss(BCELoss):
 # --------------------------------------------------------------------------
 # backprop
 # --------------------------------------------------------------------------
-class CheckNet(reference.Net):
-    """reference.Net whose activation is the reference sigmoid or a given one.
+# A probe net computes r = sigmoid(PROBE_SCALE * (w * x + b)): a backprop that
+# recomputes the forward pass itself instead of calling net(x) takes a different step.
+PROBE_SCALE = 2.0
+ACTIVATIONS = ("reference", "probe")
 
-    activation: the string "reference" or a sigmoid implementation (see the
-    protocol at the top of this module).
+
+class CheckNet(reference.Net):
+    """reference.Net whose activation is the reference sigmoid, the probe, or a given one.
+
+    activation: "reference", "probe" (the reference sigmoid of PROBE_SCALE * l), or a
+    sigmoid implementation (see the protocol at the top of this module).
     """
 
     def __init__(self, w, b, activation="reference"):
@@ -761,8 +853,10 @@ class CheckNet(reference.Net):
 
     def forward(self, x):
         pre = self.w * x + self.b
-        if isinstance(self.activation, str):
+        if self.activation == "reference":
             return reference.sigmoid(pre)
+        if self.activation == "probe":
+            return reference.sigmoid(PROBE_SCALE * pre)
         return self.activation(pre)
 
 
@@ -785,53 +879,163 @@ def _param_value(value, name, what):
     )
 
 
-def _backprop_candidates(w, b, x, y, lr, n_default_lr=False):
-    """(name, (dw, db)) of known wrong steps; dw, db are the changes of w, b."""
-    r = reference.sigmoid(w * x + b)
+def _backprop_candidates(w, b, x, y, lr, r, n_default_lr=False):
+    """(name, (dw, db)) of known wrong steps; dw, db are the changes of w, b; r = net(x)."""
+    own = reference.sigmoid(w * x + b)
     e = r - y
     gw, gb = np.mean(e * x), np.mean(e)
     n = len(x)
     mse_w, mse_b = np.mean(e * r * (1 - r) * x), np.mean(e * r * (1 - r))
-    return [
-        ("перепутан знак: нужно w -= lr * grad (градиентный спуск), а не +=", (lr * gw, lr * gb)),
-        ("сумма вместо среднего: используйте np.mean, а не np.sum", (-lr * gw * n, -lr * gb * n)),
-        ("забыт множитель lr", (-gw, -gb)),
-        ("в градиенте по w забыт множитель x (dl/dw = x)", (-lr * gb, -lr * gb)),
-        ("градиент MSE вместо BCE: для BCE dL/dl = r - y без r(1 - r)", (-lr * mse_w, -lr * mse_b)),
-        ("градиент MSE с множителем 2", (-2 * lr * mse_w, -2 * lr * mse_b)),
-        ("обновлён только w, b не меняется", (-lr * gw, 0.0)),
-        ("обновлён только b, w не меняется", (0.0, -lr * gb)),
-        ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
-        ("среднее ещё раз поделено на n", (-lr * gw / n, -lr * gb / n)),
-        ("градиент по b тоже умножен на x (dl/db = 1)", (-lr * gw, -lr * gw)),
-        (
-            "mean(r - y) * mean(x) вместо mean((r - y) * x)",
-            (-lr * gb * float(np.mean(x)), -lr * gb),
-        ),
-        (
-            "вместо вероятностей r = net(x) взяты логиты l = w * x + b",
-            (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y))),
-        ),
-        (
-            "b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
-            "градиента, потом меняйте параметры",
-            (-lr * gw, -lr * float(np.mean(reference.sigmoid((w - lr * gw) * x + b) - y))),
-        ),
-    ] + (
-        [
-            ("lr по умолчанию должен быть 0.01", (-0.1 * gw, -0.1 * gb)),
-            ("lr по умолчанию должен быть 0.01", (-0.001 * gw, -0.001 * gb)),
+    candidates = []
+    if not np.allclose(own, r, rtol=1e-9, atol=1e-15):
+        candidates.append(
+            (
+                "r посчитано внутри backprop по формуле сигмоиды, а не взято из net(x); "
+                "net может считать вероятности по-своему: используйте r = net(x)",
+                (-lr * np.mean((own - y) * x), -lr * np.mean(own - y)),
+            )
+        )
+    return (
+        candidates
+        + [
+            (
+                "перепутан знак: нужно w -= lr * grad (градиентный спуск), а не +=",
+                (lr * gw, lr * gb),
+            ),
+            (
+                "сумма вместо среднего: используйте np.mean, а не np.sum",
+                (-lr * gw * n, -lr * gb * n),
+            ),
+            ("забыт множитель lr", (-gw, -gb)),
+            ("в градиенте по w забыт множитель x (dl/dw = x)", (-lr * gb, -lr * gb)),
+            (
+                "градиент MSE вместо BCE: для BCE dL/dl = r - y без r(1 - r)",
+                (-lr * mse_w, -lr * mse_b),
+            ),
+            ("градиент MSE с множителем 2", (-2 * lr * mse_w, -2 * lr * mse_b)),
+            ("обновлён только w, b не меняется", (-lr * gw, 0.0)),
+            ("обновлён только b, w не меняется", (0.0, -lr * gb)),
+            ("градиенты w и b перепутаны", (-lr * gb, -lr * gw)),
+            ("среднее ещё раз поделено на n", (-lr * gw / n, -lr * gb / n)),
+            ("градиент по b тоже умножен на x (dl/db = 1)", (-lr * gw, -lr * gw)),
+            (
+                "mean(r - y) * mean(x) вместо mean((r - y) * x)",
+                (-lr * gb * float(np.mean(x)), -lr * gb),
+            ),
+            (
+                "вместо вероятностей r = net(x) взяты логиты l = w * x + b",
+                (-lr * float(np.mean((w * x + b - y) * x)), -lr * float(np.mean(w * x + b - y))),
+            ),
+            (
+                "b обновлён по прогнозу, посчитанному уже с новым w: сначала вычислите оба "
+                "градиента, потом меняйте параметры",
+                (-lr * gw, -lr * float(np.mean(reference.sigmoid((w - lr * gw) * x + b) - y))),
+            ),
         ]
-        if n_default_lr
-        else []
+        + (
+            [
+                ("lr по умолчанию должен быть 0.01", (-0.1 * gw, -0.1 * gb)),
+                ("lr по умолчанию должен быть 0.01", (-0.001 * gw, -0.001 * gb)),
+            ]
+            if n_default_lr
+            else []
+        )
     )
 
 
+def _backprop_step(backprop, net, x, y, lr, what, label_kind="float", r=None, step_hint=""):
+    """One call backprop(net, x, y[, lr]) judged against the closed-form step from the
+    net's state before the call. r: the net's probabilities net(x) (computed here
+    from the grader's own net when not given)."""
+    w, b = _param_value(net.w, "w", what), _param_value(net.b, "b", what)
+    yf = np.asarray(y, dtype=np.float64)
+    if r is None:
+        r = np.asarray(CheckNet(w, b, net.activation).forward(x), dtype=np.float64)
+    lr_value = 0.01 if lr is None else lr
+    x_arg, y_arg = x.copy(), y.copy()
+    kwargs = {} if lr is None else {"lr": lr}
+    hint = (
+        ". Метки могут быть bool (y = X > 0 в ноутбуке): приведите y к float."
+        if label_kind == "bool"
+        else ""
+    )
+    _call(backprop, what, net, x_arg, y_arg, error_hint=hint, **kwargs)
+    _assert_unchanged(x, x_arg, what, "x")
+    _assert_unchanged(y, y_arg, what, "y")
+    w_new = _param_value(net.w, "w", what)
+    b_new = _param_value(net.b, "b", what)
+    saturated = bool(np.any((r == 0.0) | (r == 1.0)))
+    if not (math.isfinite(w_new) and math.isfinite(b_new)):
+        raise AssertionError(
+            f"{what}: после шага net.w={w_new}, net.b={b_new} — не конечные числа."
+            + (
+                " Часть вероятностей r = net(x) равна ровно 0 или 1 (сеть уверена в верных "
+                "ответах): деления на r и 1 - r дают 0 / 0 = nan. Защитите деления "
+                "(np.clip(r, eps, 1 - eps)) или используйте упрощённую формулу r - y."
+                if saturated
+                else ""
+            )
+        )
+    gw, gb = float(np.mean((r - yf) * x)), float(np.mean(r - yf))
+    expected = np.array([-lr_value * gw, -lr_value * gb])
+    got = np.array([w_new - w, b_new - b])
+    if got[0] == 0.0 and got[1] == 0.0 and np.any(expected != 0.0):
+        raise AssertionError(
+            f"{what}: net.w и net.b не изменились. backprop должна обновлять параметры "
+            f"сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые."
+        )
+    ok = np.isclose(got, expected, rtol=BACKPROP_RTOL, atol=BACKPROP_ATOL)
+    if np.all(ok):
+        return
+    hint = step_hint
+    for name, (dw, db) in _backprop_candidates(w, b, x, yf, lr_value, r, lr is None):
+        if np.allclose(got, [dw, db], rtol=1e-6, atol=1e-12):
+            hint = name
+            break
+    if not hint:
+        # The same call again on a fresh net in the same state: a different step
+        # means the function keeps state between calls.
+        again = CheckNet(w, b, net.activation)
+        _call(backprop, what, again, x.copy(), y.copy(), **kwargs)
+        repeat = (_param_value(again.w, "w", what) - w, _param_value(again.b, "b", what) - b)
+        if not np.allclose(repeat, got, rtol=1e-12, atol=0):
+            hint = _STATE_HINT
+    data = (
+        f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n  r = net(x) = {_fmt(r, 4)}\n"
+        if len(x) <= 8
+        else ""
+    )
+    message = (
+        f"{what}: неверный шаг градиентного спуска (допустимая относительная погрешность {BACKPROP_RTOL:g}).\n"
+        + data
+        + f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
+        f"= -lr * mean((r - y) * x)\n"
+        f"  изменение b: получено {_fmt(got[1], 10)}, ожидалось {_fmt(expected[1], 10)} "
+        f"= -lr * mean(r - y)"
+    )
+    if hint:
+        message += f"\nПохоже на ошибку: {hint}."
+    raise AssertionError(message)
+
+
+_STATE_HINT = (
+    "два вызова с одинаковыми net.w, net.b, x и y дают разные шаги (или шаг на той же сети "
+    "после первого отличается от формулы): backprop не должна хранить состояние между "
+    "вызовами (свои атрибуты net, глобальные переменные, накопленные градиенты или "
+    "сохранённое r) — каждый вызов считает шаг заново по текущим net.w и net.b"
+)
+
+
+def _net_desc(w, b):
+    return f"net.w={_fmt(np.float64(w), 4)}, net.b={_fmt(np.float64(b), 4)}"
+
+
 def check_backprop(backprop):
-    """One gradient step of the mean BCE, in place, default and given lr."""
+    """Gradient steps of the mean BCE, in place: one step on fresh nets (default and
+    given lr, label dtypes), several steps on the same net, saturated nets, and a
+    probe net whose net(x) is not sigmoid(w * x + b)."""
     rng = np.random.default_rng(20260505)
-    cases = []
-    # (w, b, x, y, lr or None, description); |w*x + b| <= 6 everywhere.
+    # (w, b, x, y, lr or None, label kind); |w*x + b| <= 6 everywhere.
     for n, lr, label_kind in (
         (7, None, "float"),
         (40, 0.1, "int"),
@@ -844,65 +1048,39 @@ def check_backprop(backprop):
         x = rng.uniform(-3.0, 3.0, size=n)
         y = rng.random(n) < 0.5
         y = {"float": y.astype(float), "int": y.astype(int), "bool": y}[label_kind]
-        cases.append((w, b, x, y, lr, label_kind))
-    for w, b, x, y, lr, label_kind in cases:
-        assert np.all(np.abs(w * x + b) <= 6)
-        lr_value = 0.01 if lr is None else lr
         call = "backprop(net, x, y)" if lr is None else f"backprop(net, x, y, lr={lr})"
+        what = f"{call} при {_net_desc(w, b)}, {len(x)} точек, метки {label_kind}"
+        _backprop_step(backprop, CheckNet(w, b, "reference"), x, y, lr, what, label_kind)
+
+    # Several steps on one net, as the training loop calls it.
+    x = rng.uniform(-3.0, 3.0, size=30)
+    y = (x + rng.normal(0, 1.0, size=30) > 0.3).astype(float)
+    net = CheckNet(0.7, 0.1, "reference")
+    for step in range(1, 5):
+        what = f"шаг {step} из 4 подряд: backprop(net, x, y, lr=0.5) на одной и той же сети"
+        _backprop_step(backprop, net, x, y, 0.5, what, step_hint=_STATE_HINT if step > 1 else "")
+
+    # Saturated nets: confident and right on most points, so r = net(x) is exactly 0
+    # or 1 there (as real training reaches); a few points near the boundary keep the
+    # step large.
+    x = np.concatenate([np.linspace(-3.0, 3.0, 21), [0.05, 0.06, 0.07, 0.08]])
+    y = x > 0
+    for w, b in ((300.0, -20.0), (-250.0, 10.0)):
+        labels = y if w > 0 else ~y
         what = (
-            f"{call} при net.w={_fmt(np.float64(w), 4)}, net.b={_fmt(np.float64(b), 4)}, "
-            f"{len(x)} точек, метки {label_kind}"
+            f"backprop(net, x, y, lr=0.1) при {_net_desc(w, b)}: сеть насыщена, "
+            f"net(x) равно ровно 0 или 1 на уверенно верных точках"
         )
-        net = CheckNet(w, b, "reference")
-        x_arg, y_arg = x.copy(), y.copy()
-        kwargs = {} if lr is None else {"lr": lr}
-        hint = (
-            ". Метки могут быть bool (y = X > 0 в ноутбуке): приведите y к float."
-            if label_kind == "bool"
-            else ""
-        )
-        _call(backprop, what, net, x_arg, y_arg, error_hint=hint, **kwargs)
-        _assert_unchanged(x, x_arg, what, "x")
-        _assert_unchanged(y, y_arg, what, "y")
-        w_new = _param_value(net.w, "w", what)
-        b_new = _param_value(net.b, "b", what)
-        if not (math.isfinite(w_new) and math.isfinite(b_new)):
-            raise AssertionError(
-                f"{what}: после шага net.w={w_new}, net.b={b_new} — не конечные числа."
-            )
-        yf = np.asarray(y, dtype=np.float64)
-        r = reference.sigmoid(w * x + b)
-        gw, gb = float(np.mean((r - yf) * x)), float(np.mean(r - yf))
-        expected = np.array([-lr_value * gw, -lr_value * gb])
-        got = np.array([w_new - w, b_new - b])
-        if got[0] == 0.0 and got[1] == 0.0:
-            raise AssertionError(
-                f"{what}: net.w и net.b не изменились. backprop должна обновлять параметры "
-                f"сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые."
-            )
-        ok = np.isclose(got, expected, rtol=BACKPROP_RTOL, atol=BACKPROP_ATOL)
-        if not np.all(ok):
-            hint = None
-            for name, (dw, db) in _backprop_candidates(w, b, x, yf, lr_value, lr is None):
-                if np.allclose(got, [dw, db], rtol=1e-6, atol=1e-12):
-                    hint = name
-                    break
-            data = (
-                f"  x = {_fmt(x, 4)}\n  y = {_fmt(yf, 1)}\n  r = net(x) = {_fmt(r, 4)}\n"
-                if len(x) <= 8
-                else ""
-            )
-            message = (
-                f"{what}: неверный шаг градиентного спуска (допустимая относительная погрешность {BACKPROP_RTOL:g}).\n"
-                + data
-                + f"  изменение w: получено {_fmt(got[0], 10)}, ожидалось {_fmt(expected[0], 10)} "
-                f"= -lr * mean((r - y) * x)\n"
-                f"  изменение b: получено {_fmt(got[1], 10)}, ожидалось {_fmt(expected[1], 10)} "
-                f"= -lr * mean(r - y)"
-            )
-            if hint:
-                message += f"\nПохоже на ошибку: {hint}."
-            raise AssertionError(message)
+        _backprop_step(backprop, CheckNet(w, b, "reference"), x, labels, 0.1, what, "bool")
+
+    # A probe net: r = net(x) = sigmoid(2 * (w * x + b)); the step must use it.
+    x = rng.uniform(-3.0, 3.0, size=12)
+    y = (rng.random(12) < 0.5).astype(float)
+    what = (
+        "backprop(probe, x, y, lr=0.3), где probe(x) = sigmoid(2 * (w * x + b)) при "
+        f"{_net_desc(0.4, -0.2)}: шаг должен идти по r = net(x)"
+    )
+    _backprop_step(backprop, CheckNet(0.4, -0.2, "probe"), x, y, 0.3, what)
 
 
 # --------------------------------------------------------------------------
@@ -935,6 +1113,65 @@ def final_split():
 # 100) (x = -0.05), which is within the 1/n_test allowance.  The reference
 # cuts the loss ~9x (0.18 -> 0.02); the MSE gradient still ~3x.
 FINAL_LOSS_FACTOR = 0.5
+# Training must be made of the student's own gradient steps, not a jump to good
+# values: at these steps (the first ones and one in every hundred) the change of
+# (w, b) must be a descent direction of the mean BCE at the net's state at that
+# moment (r = net(x) with the student's sigmoid), and before the first step the
+# step must depend on the data (labels flipped -> a different step). The size of
+# the step is the backprop cell's business (a sum instead of a mean still trains).
+FOLLOWED_STEPS = frozenset([0, 1, 2, *range(99, reference.N_STEPS, 100)])
+
+
+def _step_of(backprop, net, x, y, lr, what):
+    """(dw, db, r): the change backprop makes to net, and r = net(x) before it."""
+    w, b = _param_value(net.w, "w", what), _param_value(net.b, "b", what)
+    r = _numeric_array(_call(net, f"{what}: net(x)", x.copy()), f"{what}: net(x)")
+    with _running(what):
+        backprop(net, x.copy(), y.copy(), lr=lr)
+    w_new, b_new = _param_value(net.w, "w", what), _param_value(net.b, "b", what)
+    return w_new - w, b_new - b, r
+
+
+def _check_step_uses_data(backprop, net, x, y, lr, what):
+    """The step from the starting state differs when the labels are flipped."""
+    steps = []
+    # Other labels: a third of the points flipped (flipping all of balanced labels
+    # would keep mean(y), and with it the step of b, unchanged).
+    other = np.array(y, copy=True)
+    other[: len(other) // 3] = ~other[: len(other) // 3]
+    for labels in (y, other):
+        probe = CheckNet(_param_value(net.w, "w", what), _param_value(net.b, "b", what))
+        probe.activation = net.activation
+        dw, db, _ = _step_of(backprop, probe, x, labels, lr, what)
+        steps.append((dw, db))
+    if steps[0] == (0.0, 0.0):
+        raise AssertionError(
+            f"{what}: первый шаг не изменил net.w и net.b. backprop должна обновлять параметры "
+            "сети на месте (net.w -= ..., net.b -= ...), а не возвращать новые."
+        )
+    if steps[0] == steps[1]:
+        raise AssertionError(
+            f"{what}: шаг backprop не зависит от данных (с другими метками y он тот же: "
+            f"изменение w {_fmt(np.float64(steps[0][0]), 6)}, b {_fmt(np.float64(steps[0][1]), 6)}). "
+            "Обучение должно идти шагами градиентного спуска по x и y, а не присваивать "
+            "параметрам готовые значения."
+        )
+
+
+def _check_descent_step(backprop, net, x, y, lr, what):
+    """The change of (w, b) points downhill on the mean BCE at the current state."""
+    dw, db, r = _step_of(backprop, net, x, y, lr, what)
+    if not (math.isfinite(dw) and math.isfinite(db)):
+        return  # the final check reports non-finite parameters
+    yf = np.asarray(y, dtype=np.float64)
+    gw, gb = float(np.mean((r - yf) * x)), float(np.mean(r - yf))
+    if not dw * gw + db * gb < 0:
+        raise AssertionError(
+            f"{what}: шаг не уменьшает потерю: изменение (w, b) = ({_fmt(np.float64(dw), 6)}, "
+            f"{_fmt(np.float64(db), 6)}), а градиент средней BCE ({_fmt(np.float64(gw), 6)}, "
+            f"{_fmt(np.float64(gb), 6)}); шаг должен идти против градиента "
+            "(w -= lr * dL/dw, b -= lr * dL/db) и зависеть от текущих w и b."
+        )
 
 
 def _mean_bce(probabilities, y):
@@ -967,14 +1204,20 @@ def check_final_accuracy(sigmoid, backprop):
         f"обучение Net({reference.INITIAL_W}, {reference.INITIAL_B}) вашими sigmoid и "
         f"backprop (lr={reference.LEARNING_RATE}, {reference.N_STEPS} шагов)"
     )
-    with _running(what):
-        for _ in range(reference.N_STEPS):
-            backprop(net, X_train.copy(), y_train.copy(), lr=reference.LEARNING_RATE)
+    lr = reference.LEARNING_RATE
+    for step in range(reference.N_STEPS):
+        if step == 0:
+            _check_step_uses_data(backprop, net, X_train, y_train, lr, what)
+        if step in FOLLOWED_STEPS:
+            _check_descent_step(backprop, net, X_train, y_train, lr, f"{what}, шаг {step + 1}")
+            continue
+        with _running(f"{what}, шаг {step + 1}"):
+            backprop(net, X_train.copy(), y_train.copy(), lr=lr)
     w = _param_value(net.w, "w", what)
     b = _param_value(net.b, "b", what)
     if not (math.isfinite(w) and math.isfinite(b)):
         raise AssertionError(f"{what}: параметры стали не конечными: w={w}, b={b}.")
-    result, _ = _call(net, f"{what}: предсказание на test", X_test.copy())
+    result = _call(net, f"{what}: предсказание на test", X_test.copy())
     probs = _numeric_array(result, f"{what}: предсказание на test", allow_scalar=False)
     if probs.shape != X_test.shape:
         raise AssertionError(

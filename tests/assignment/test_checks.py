@@ -73,6 +73,16 @@ def sig_naive_where(x):
     return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
 
 
+def sig_exp_ratio(x):
+    e = np.exp(x)
+    return e / (1 + e)
+
+
+def sig_complement_ratio(x):
+    e = np.exp(-np.asarray(x, dtype=float))
+    return 1 - e / (1 + e)
+
+
 def sig_clip_output(x):
     return np.clip(reference.sigmoid(x), 1e-5, 1 - 1e-5)
 
@@ -124,12 +134,12 @@ WRONG = [
     ("test_random_sample", "random_sample", rs_not_stratified, "стратифицированным"),
     ("test_random_sample", "random_sample", rs_wrong_order, "порядок"),
     ("test_random_sample", "random_sample", rs_overlap, "пересекаются"),
-    ("test_random_sample", "random_sample", rs_deterministic, "случайным"),
+    ("test_random_sample", "random_sample", rs_deterministic, "seed внутри функции"),
     ("test_sigmoid_values", "sigmoid", sig_wrong_sign, "знак"),
     ("test_sigmoid_values", "sigmoid", sig_math, "math.exp"),
     ("test_sigmoid_values", "sigmoid", sig_list, "получено list"),
-    ("test_sigmoid_stability", "sigmoid", sig_naive, "RuntimeWarning"),
-    ("test_sigmoid_stability", "sigmoid", sig_naive_where, "RuntimeWarning"),
+    ("test_sigmoid_stability", "sigmoid", sig_exp_ratio, "больших положительных x"),
+    ("test_sigmoid_stability", "sigmoid", sig_complement_ratio, "больших отрицательных x"),
     ("test_sigmoid_stability", "sigmoid", sig_clip_output, "значения неверны"),
     ("test_bce_loss", "BCELoss", bce_mean, "не усредняйте"),
     ("test_bce_loss", "BCELoss", bce_no_clip, "np.clip"),
@@ -139,8 +149,8 @@ WRONG = [
     ("test_backprop", "backprop", bp_sum, "сумма вместо среднего"),
     ("test_backprop", "backprop", bp_noop, "не изменились"),
     ("test_backprop", "backprop", bp_mse, "MSE"),
-    ("test_final_accuracy", "backprop", bp_sign, "точность"),
-    ("test_final_accuracy", "backprop", bp_noop, "не уменьшило потерю"),
+    ("test_final_accuracy", "backprop", bp_sign, "не уменьшает потерю"),
+    ("test_final_accuracy", "backprop", bp_noop, "не изменил net.w"),
     ("test_final_accuracy", "sigmoid", sig_wrong_sign, "точность"),
     ("test_final_accuracy", "sigmoid", np.tanh, "точность"),
 ]
@@ -281,8 +291,8 @@ def test_checks_write_nothing(grade_id, variant, capfd):
     """Does a check stay silent on stdout/stderr, passing or failing, with noisy code?"""
     names = checks.CHECKS[grade_id][1]
     wrong = {w[1]: w[2] for w in reversed(WRONG) if w[0] == grade_id}  # first listed wins
-    # Any warning fails the stability check (it would reach stderr in the notebook).
-    warn = not (grade_id == "test_sigmoid_stability" and variant == "reference")
+    # Warnings of student code never decide a verdict (docs/rules.md) and never escape.
+    warn = True
     # Only the first function is wrong (two mistakes can cancel out).
     impls = {
         name: _noisy(
@@ -301,12 +311,13 @@ def test_checks_write_nothing(grade_id, variant, capfd):
     assert (out, err) == ("", "")
 
 
-def test_naive_sigmoid_warnings_do_not_escape(capfd):
+def test_naive_sigmoid_warns_but_passes_on_values(capfd):
+    """The overflow warnings of correct values neither decide the verdict nor escape."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run("test_sigmoid_values", sigmoid=sig_naive)
-        with pytest.raises(AssertionError):
-            run("test_sigmoid_stability", sigmoid=sig_naive)
+        for sigmoid in (sig_naive, sig_naive_where):
+            run("test_sigmoid_values", sigmoid=sigmoid)
+            run("test_sigmoid_stability", sigmoid=sigmoid)
     assert capfd.readouterr() == ("", "")
 
 
