@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from autograder.classgrade.app import ignore_nbgrader_sqlalchemy_warnings, run_nbgrader_app
 from autograder.classgrade.results import GradeClassError
 
 
@@ -81,9 +82,7 @@ def merge_submission(gb, assignment: str, student: str, data: dict) -> None:
     if data["timestamp"]:
         kwargs["timestamp"] = parse_utc(data["timestamp"])
     with warnings.catch_warnings():
-        # SQLAlchemy's autoflush warning on nbgrader's own add_submission (also
-        # printed by plain nbgrader autograde); harmless.
-        warnings.filterwarnings("ignore", message=".*not in session.*")
+        ignore_nbgrader_sqlalchemy_warnings()  # see autograder.classgrade.app
         sub = gb.update_or_create_submission(assignment, student, **kwargs)
     for nb in sub.notebooks:
         nb_data = data["notebooks"].get(nb.name)
@@ -186,8 +185,6 @@ def ensure_assignment(app, assignment: str, log: Callable[[str], None] = print) 
     never written. Returns True when the gradebook was changed; raises
     :class:`GradeClassError` naming what differs or is missing."""
     from nbgrader.apps.generateassignmentapp import GenerateAssignmentApp
-
-    from autograder.classgrade.app import run_nbgrader_app
 
     coursedir = app.coursedir
     course_dir = Path(coursedir.root)

@@ -40,9 +40,15 @@ import shutil
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
-from autograder.classgrade.app import make_app
+from autograder.classgrade.app import (
+    ReleaseChecksumFilter,
+    ignore_nbgrader_sqlalchemy_warnings,
+    make_app,
+    release_checksums,
+)
 from autograder.classgrade.gradebook import read_submission
 from autograder.classgrade.results import ERROR, GRADED, KERNEL_DIED, TIMED_OUT
 
@@ -57,10 +63,13 @@ class CourseSnapshot:
 
     files: dict[str, bytes]  # relative path -> content: nbgrader_config.py, source/<assignment>/**
     gradebook: bytes  # SQLite gradebook: the assignment (cells, due date), no student
+    # grade_id -> checksum of the release's cells (app.ReleaseChecksumFilter)
+    release_checksums: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def digest(self) -> str:
         h = hashlib.sha256(self.gradebook)
+        h.update(json.dumps(self.release_checksums, sort_keys=True).encode())
         for name in sorted(self.files):
             h.update(name.encode() + b"\0" + self.files[name] + b"\0")
         return h.hexdigest()
@@ -100,7 +109,8 @@ def course_snapshot(course_dir: Path, assignment: str, gradebook: bytes) -> Cour
             files[(Path("source") / assignment / path.relative_to(source)).as_posix()] = (
                 path.read_bytes()
             )
-    return CourseSnapshot(files=files, gradebook=gradebook)
+    checksums = release_checksums(course_dir / "release" / assignment)
+    return CourseSnapshot(files=files, gradebook=gradebook, release_checksums=checksums)
 
 
 def grade_student(
@@ -215,6 +225,7 @@ class _ScratchCourse:
         self.app.coursedir.db_url = f"sqlite:///{self.db_path}"
         self.app.coursedir.notebook_id = "*"
         self.app.log.propagate = False
+        self.app.log.addFilter(ReleaseChecksumFilter(course.release_checksums))
         self.failure: BaseException | None = None
         scratch = self
 
@@ -277,7 +288,8 @@ class _ScratchCourse:
         old_level = log.level
         log.setLevel(logging.INFO)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                ignore_nbgrader_sqlalchemy_warnings()
                 self._run(task, result, Gradebook, GenerateFeedback)
         finally:
             log.removeHandler(handler)

@@ -1,0 +1,60 @@
+"""Tests of the nbgrader set-up (autograder.classgrade.app): the noise filters."""
+
+import logging
+import warnings
+
+import pytest
+from nbgrader_helpers import ASSIGNMENT, ROOT, copy_course
+
+from autograder.classgrade import app as classgrade_app
+from autograder.classgrade import task
+from autograder.classgrade.gradebook import assignment_gradebook, ensure_assignment
+
+MESSAGE = "Attribute '%s' for cell %s has changed! (should be: %s, got: %s)"
+
+
+def _record(*args):
+    return logging.LogRecord("AutogradeApp", logging.WARNING, "", 0, MESSAGE, args, None)
+
+
+def test_checksum_filter_drops_only_the_release_checksum():
+    """Is the expected warning dropped and an edited checksum or other attribute kept?"""
+    f = classgrade_app.ReleaseChecksumFilter({"test_a": "rel"})
+    assert not f.filter(_record("checksum", "test_a", "master", "rel"))
+    assert f.filter(_record("checksum", "test_a", "master", "edited"))
+    assert f.filter(_record("checksum", "test_b", "master", "rel"))
+    assert f.filter(_record("points", "test_a", 1, 100))
+
+
+def test_release_checksums_cover_the_committed_release():
+    from autograder.assignment import contract
+
+    sums = classgrade_app.release_checksums(ROOT / "release" / ASSIGNMENT)
+    assert {c.grade_id for c in contract.GRADED_CELLS} <= set(sums)
+
+
+def test_an_honest_submission_grades_without_nbgrader_noise(tmp_path):
+    """No checksum warning in the student's log, no SQLAlchemy warning raised,
+    yet full marks (the filters hide noise, not grading)."""
+    from autograder.assignment import contract
+    from fixtures import samples
+
+    course = copy_course(tmp_path / "course")
+    app = classgrade_app.make_app(course)
+    ensure_assignment(app, ASSIGNMENT, log=lambda *a: None)
+    snapshot = task.course_snapshot(
+        course, ASSIGNMENT, assignment_gradebook(course / "gradebook.db", app.coursedir.course_id)
+    )
+    nb = samples.perfect(samples.read_release(course / "release" / ASSIGNMENT / "one_neuron.ipynb"))
+    path = samples.write_submission(course, "s1", nb)
+    job = task.GradingTask("s1", ASSIGNMENT, {path.name: path.read_bytes()}, feedback=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = task.grade_student(snapshot, job, scratch_dir=str(tmp_path))
+    grades = outcome.submission["notebooks"][contract.NOTEBOOK]["grades"]
+    assert sum(g["auto_score"] for g in grades.values()) == pytest.approx(
+        sum(c.points for c in contract.GRADED_CELLS)
+    )
+    assert "has changed!" not in outcome.log
+    assert "Overwriting files" in outcome.log  # the log itself is kept
+    assert [str(w.message) for w in caught if "not in session" in str(w.message)] == []
