@@ -14,17 +14,22 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from autograder.preprocessors.check_nbgrader_metadata import CheckNbgraderMetadata
+from autograder.preprocessors.feedback_readable import ReadableFeedback
 from autograder.preprocessors.reject_symlinks import RejectSymlinks
+from autograder.preprocessors.restore_cell_metadata import RestoreCellMetadata
 from autograder.preprocessors.sandboxed_execute import SandboxedExecute
 from autograder.preprocessors.strip_hidden_tests import StripHiddenTests
-from autograder.preprocessors.trusted_verdict import RestoreCellMetadata, TrustedVerdict
+from autograder.preprocessors.trusted_verdict import TrustedVerdict
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.course_id = "one-neuron"
 # Only the notebook is released; nothing else of source/ may reach students.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
-c.ClearSolutions.code_stub = {"python": "# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError()"}
+c.ClearSolutions.code_stub = {
+    "python": '# ВАШ КОД ЗДЕСЬ\nraise NotImplementedError("Функция ещё не написана: замените эту строку своим кодом.")'
+}
 c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
 
 # --- autograde: trusted verdicts (docs/design.md, "Trusted verdicts") ---
@@ -34,6 +39,7 @@ c.ClearSolutions.text_stub = "ВАШ ОТВЕТ ЗДЕСЬ"
 # First of all, a submission with any symlink is refused (RejectSymlinks): nbgrader
 # follows them as the grader (the master notebook, gradebook.db...).
 c.Autograde.sanitize_preprocessors = [
+    CheckNbgraderMetadata,  # metadata nbgrader cannot take: this submission only is refused
     RejectSymlinks,
     RestoreCellMetadata,
     ClearOutput,
@@ -58,9 +64,17 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# The assignment's contract and checks (the grading engine names nothing of it).
+c.TrustedVerdict.assignment = "autograder.assignment"
 c.TrustedVerdict.call_timeout = 10.0  # seconds per call of a student function
 c.TrustedVerdict.check_timeout = 60.0  # seconds for all calls of one check
 c.TrustedVerdict.memory_limit = 1024 * 1024 * 1024  # bytes of address space of the worker
 
 # --- feedback: check messages yes, hidden test source no ---
-c.GenerateFeedback.preprocessors = [GetGrades, StripHiddenTests, CSSHTMLHeaderPreprocessor]
+# ReadableFeedback last: wrapping CSS and formulas as images (offline).
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    StripHiddenTests,
+    CSSHTMLHeaderPreprocessor,
+    ReadableFeedback,
+]

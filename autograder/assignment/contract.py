@@ -91,3 +91,76 @@ JOINT_CELLS: tuple[str, ...] = tuple(c.grade_id for c in GRADED_CELLS if len(c.f
 
 assert set(CHECK_ORDER) == set(POINTS), "CHECK_ORDER must list every graded cell once"
 assert all(set(c.functions) <= set(FUNCTIONS) for c in GRADED_CELLS)
+
+
+# --- What the grading engine takes from this contract ------------------------------
+# (autograder.preprocessors.trusted_verdict reads these through
+# `c.TrustedVerdict.assignment`; the engine itself names nothing of this assignment.)
+
+
+@dataclass(frozen=True)
+class GivenClass:
+    """A class of a given read-only cell whose instances the checks pass to student code.
+
+    The worker builds it from the reference source (never the student's copy of the
+    cell). ``state`` lists the attributes the grader and the worker keep in sync;
+    ``env_attribute`` is the attribute of the grader's object that says which
+    functions its methods call: ``"reference"`` (the trusted ones of
+    ``REFERENCE_FUNCTIONS``) or a proxy of the student's function (the student's).
+    """
+
+    grade_id: str
+    name: str
+    state: tuple[str, ...]
+    env_attribute: str
+
+
+GIVEN_CLASSES: tuple[GivenClass, ...] = (GivenClass("net", "Net", ("w", "b"), "activation"),)
+# Trusted functions the given classes' methods may call instead of the student's:
+# a net with the reference sigmoid (env "reference") or with the checks' probe (env
+# "probe", see checks.PROBE_SCALE). Their source reaches the worker only when the first
+# object of that env is sent (after the checks of the student's own sigmoid).
+REFERENCE_FUNCTIONS: tuple[str, ...] = ("sigmoid",)
+
+assert {c.grade_id: c.name for c in GIVEN_CLASSES} == GIVEN_DEFINITIONS
+
+
+def given_sources() -> dict[str, str]:
+    """grade_id -> source of each given definition, taken from the reference."""
+    import inspect
+
+    from autograder.assignment import reference
+
+    return {
+        grade_id: inspect.getsource(getattr(reference, name))
+        for grade_id, name in GIVEN_DEFINITIONS.items()
+    }
+
+
+def reference_sources() -> dict[str, str]:
+    """name -> source of the trusted functions of the worker's reference namespace."""
+    import inspect
+
+    from autograder.assignment import reference
+
+    return {name: inspect.getsource(getattr(reference, name)) for name in REFERENCE_FUNCTIONS}
+
+
+def worker_envs() -> dict[str, dict[str, str]]:
+    """env name -> {function name: trusted source} of each namespace the worker can build
+    the given classes in, besides the student's own (env "student")."""
+    from autograder.assignment import checks
+
+    trusted = reference_sources()
+    sigmoid = trusted["sigmoid"].replace("def sigmoid(", "def _reference_sigmoid(", 1)
+    probe = (
+        f"{sigmoid}\n\ndef sigmoid(x):\n    return _reference_sigmoid({checks.PROBE_SCALE!r} * x)\n"
+    )
+    return {"reference": trusted, "probe": {"sigmoid": probe}}
+
+
+def given_classes() -> dict[str, type]:
+    """name -> the grader's class of each given class (the reference's)."""
+    from autograder.assignment import reference
+
+    return {cls.name: getattr(reference, cls.name) for cls in GIVEN_CLASSES}

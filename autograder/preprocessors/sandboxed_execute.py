@@ -1,7 +1,7 @@
-"""The notebook kernel of ``nbgrader autograde`` inside the sandbox.
+"""``SandboxedExecute``: nbgrader's ``Execute`` with the kernel in the sandbox.
 
-``SandboxedExecute`` replaces nbgrader's ``Execute`` preprocessor in the
-autograde pipeline; its kernel (``SandboxedKernelManager``) runs under
+It replaces nbgrader's ``Execute`` preprocessor in the autograde pipeline; its
+kernel (``autograder.sandbox.kernel.SandboxedKernelManager``) runs under
 bubblewrap with resource limits (``autograder.sandbox.bubblewrap``).  Configure it in
 ``nbgrader_config.py``::
 
@@ -21,23 +21,7 @@ bubblewrap with resource limits (``autograder.sandbox.bubblewrap``).  Configure 
 
 Only ``Autograde`` uses it; ``nbgrader validate`` keeps the plain ``Execute``.
 
-How the kernel runs:
-
-* its kernelspec is fixed (``python -m ipykernel_launcher`` of the grader's
-  virtualenv) with ``interrupt_mode = "message"``: a SIGINT to the process
-  group would hit bubblewrap itself;
-* the connection uses ZeroMQ ``ipc`` sockets in a private runtime directory
-  bound at the same path into the sandbox (the sandbox has no network); once
-  the kernel is ready the directory is taken back from the sandbox uid, so
-  student code cannot create files there;
-* no ``JPY_PARENT_PID`` reaches the kernel (``--clearenv``): ipykernel would
-  otherwise poll its parent, which is pid 1 of the sandbox;
-* its working directory is an empty writable tmpfs directory in which the
-  student's own files (those nbgrader put next to the notebook, except
-  notebooks, which carry the restored hidden tests, and symlinks) are bound
-  read-only;
-* its stdout/stderr go to a log file in the runtime directory (capped by the
-  file-size limit), never to the grader's terminal.
+How the kernel runs (``SandboxedKernelManager``): see ``autograder.sandbox.kernel``.
 
 What ``SandboxedExecute`` adds to ``Execute``:
 
@@ -56,19 +40,8 @@ What ``SandboxedExecute`` adds to ``Execute``:
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterable
 from typing import Any
 
-import zmq
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.connect import channel_socket_types as _channel_socket_types
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
@@ -78,17 +51,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from autograder.sandbox import bubblewrap as sandbox
-
-#: Limits of the notebook kernel (whole notebook; per-cell time is Execute.timeout).
-KERNEL_LIMITS = sandbox.Limits(
-    memory_bytes=2 * sandbox.GiB,
-    nproc=64,
-    fsize_bytes=64 * sandbox.MiB,
-    cpu_seconds=900,
-)
-
-_KERNEL_LOG = "kernel.log"
-_SKIPPED_NAMES = {".ipynb_checkpoints", "__pycache__"}
+from autograder.sandbox.kernel import KERNEL_LIMITS, SandboxedKernelManager, symlinked_entries
 
 KERNEL_LOST_MESSAGE = (
     "Ядро Python остановилось или перестало отвечать во время выполнения этой ячейки "
@@ -101,198 +64,6 @@ KERNEL_TIMEOUT_MESSAGE = (
 )
 SKIPPED_MESSAGE = "Ячейка не выполнена: ядро Python остановилось раньше."
 TRUNCATED_MESSAGE = "\n[... вывод обрезан: ячейка вывела больше {limit} байт ...]\n"
-
-
-def symlinked_entries(directory: str | None) -> set[str]:
-    """Top-level names in a folder that are symlinks or contain one."""
-    names: set[str] = set()
-    if not directory or not os.path.isdir(directory):
-        return names
-    for entry in os.scandir(directory):
-        if entry.is_symlink():
-            names.add(entry.name)
-        elif entry.is_dir(follow_symlinks=False):
-            for root, dirs, files in os.walk(entry.path):
-                if any(os.path.islink(os.path.join(root, name)) for name in dirs + files):
-                    names.add(entry.name)
-                    break
-    return names
-
-
-def student_file_binds(directory: str | None, exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """Read-only binds of the student's files into the kernel's working directory.
-
-    Notebooks are left out (the autograded copy carries the hidden tests
-    restored by nbgrader), as are symlinks (bubblewrap would follow them on
-    the host), Jupyter's checkpoint/cache directories and the names in
-    ``exclude``.
-    """
-    if not directory or not os.path.isdir(directory):
-        return []
-    exclude = set(exclude)
-    binds = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.is_symlink() or entry.name in _SKIPPED_NAMES or entry.name in exclude:
-            continue
-        if entry.name.endswith(".ipynb"):
-            continue
-        if not (entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)):
-            continue
-        binds.append((entry.path, f"{sandbox.SANDBOX_WORKDIR}/{entry.name}"))
-    return binds
-
-
-class BoundedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets refuse messages over ``max_message_bytes``.
-
-    ZeroMQ drops such a message and the connection (then reconnects), so one
-    huge output never sits in the grader's memory; the cell then times out and
-    ``SandboxedExecute`` reports the kernel as lost.
-    """
-
-    max_message_bytes = Integer(32 * 1024 * 1024)
-
-    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
-        # jupyter_client's version, with MAXMSGSIZE set before connecting.
-        sock = self.context.socket(_channel_socket_types[channel])
-        sock.linger = 1000
-        sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
-        if identity:
-            sock.identity = identity
-        if getattr(self, "curve_publickey", None) is not None:
-            sock.curve_secretkey = self.curve_secretkey
-            sock.curve_publickey = self.curve_publickey
-            sock.curve_serverkey = self.curve_publickey
-        sock.connect(self._make_url(channel))
-        return sock
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernel runs in the bubblewrap sandbox.
-
-    ``sandboxed = False`` (unsafe mode) keeps only the resource limits.
-    """
-
-    sandboxed = Bool(True, help="Run the kernel under bubblewrap (False: limits only).")
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.limits = KERNEL_LIMITS
-        self.uid = sandbox.allocate_uid()
-        # Unix socket paths are limited to 107 bytes: fall back to /tmp for a long TMPDIR.
-        base = tempfile.gettempdir()
-        if len(os.path.realpath(base)) > 60:
-            base = "/tmp"
-        self._runtime_dir = os.path.realpath(
-            tempfile.mkdtemp(prefix="one-neuron-kernel-", dir=base)
-        )
-        self._student_dir: str | None = None
-        #: Names in the kernel's directory not to bind (see SandboxedExecute).
-        self.excluded_names: set[str] = set()
-        self._log_file = None
-        self._ready = False
-        self.cache_ports = False
-        self.client_factory = BoundedKernelClient
-        self.max_message_bytes = BoundedKernelClient.max_message_bytes.default_value
-        self.transport = "ipc"
-        self.ip = os.path.join(self._runtime_dir, "ipc")
-        self.connection_file = os.path.join(self._runtime_dir, "kernel.json")
-        self._sandbox_spec = KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name="Python 3 (sandbox)",
-            language="python",
-            interrupt_mode="message",
-            metadata={},
-        )
-
-    @property
-    def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
-        return self._sandbox_spec
-
-    def client(self, **kwargs: Any) -> BoundedKernelClient:
-        kc = super().client(**kwargs)
-        kc.max_message_bytes = self.max_message_bytes
-        return kc
-
-    @property
-    def runtime_dir(self) -> str:
-        return self._runtime_dir
-
-    def _root_mode(self) -> bool:
-        return self.sandboxed and os.geteuid() == 0
-
-    def write_connection_file(self, **kwargs: Any) -> None:
-        if self._root_mode():
-            sandbox.prepare_writable_dir(self._runtime_dir, self.uid)
-        super().write_connection_file(**kwargs)
-        if self._root_mode():
-            os.chown(self.connection_file, self.uid, self.uid)
-
-    async def _async_pre_start_kernel(self, **kw: Any):
-        self._student_dir = kw.get("cwd")
-        # The host-side cwd of bubblewrap; the kernel's own cwd is set inside.
-        kw["cwd"] = self._runtime_dir
-        kw.pop("env", None)
-        return await super()._async_pre_start_kernel(**kw)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        return sandbox.build_command(
-            cmd,
-            sandboxed=self.sandboxed,
-            rw_binds=[self._runtime_dir],
-            ro_binds=student_file_binds(self._student_dir, self.excluded_names),
-            limits=self.limits,
-            uid=self.uid,
-        )
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        self._log_file = open(os.path.join(self._runtime_dir, _KERNEL_LOG), "wb")
-        kw["stdin"] = subprocess.DEVNULL
-        kw["stdout"] = self._log_file
-        kw["stderr"] = subprocess.STDOUT
-        kw["close_fds"] = True
-        if not self.sandboxed:
-            kw["env"] = sandbox.sandbox_env(
-                {
-                    "HOME": self._runtime_dir,
-                    "TMPDIR": self._runtime_dir,
-                    "IPYTHONDIR": os.path.join(self._runtime_dir, "ipython"),
-                    "MPLCONFIGDIR": os.path.join(self._runtime_dir, "mpl"),
-                }
-            )
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    def lock_runtime_dir(self) -> None:
-        """Take the runtime directory back from the sandbox uid once the kernel listens."""
-        self._ready = True
-        if self._root_mode():
-            os.chown(self._runtime_dir, 0, 0)
-            os.chmod(self._runtime_dir, 0o700)
-
-    def kernel_log_tail(self, limit: int = 4000) -> str:
-        """End of the kernel's stdout/stderr (for diagnosing a failed start)."""
-        path = os.path.join(self._runtime_dir, _KERNEL_LOG)
-        try:
-            with open(path, "rb") as f:
-                f.seek(max(0, os.path.getsize(path) - limit))
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        if not self._ready:
-            tail = self.kernel_log_tail()
-            if tail:
-                self.log.warning("sandboxed kernel output before it was ready:\n%s", tail)
-        await super()._async_cleanup_resources(restart=restart)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        if not restart:
-            shutil.rmtree(self._runtime_dir, ignore_errors=True)
-
-    cleanup_resources = _async_cleanup_resources  # type: ignore[assignment]
 
 
 def _content_size(value: Any) -> int:
@@ -458,10 +229,4 @@ class SandboxedExecute(Execute):
         return super().process_message(msg, cell, cell_index)
 
 
-__all__ = [
-    "KERNEL_LIMITS",
-    "SandboxedExecute",
-    "SandboxedKernelManager",
-    "student_file_binds",
-    "symlinked_entries",
-]
+__all__ = ["SandboxedExecute"]

@@ -1,152 +1,170 @@
 """Trusted verdicts: graded test cells are scored outside the student's kernel.
 
-Under ``nbgrader autograde`` the student's notebook still runs in its
-(sandboxed) kernel, but nothing the kernel prints decides a grade:
+``TrustedVerdict`` runs right after the (sandboxed) kernel in
+``c.Autograde.autograde_preprocessors``. Nothing the kernel printed decides a grade:
 
-* ``RestoreCellMetadata`` (sanitize step, before ``OverwriteCells``) resets the
-  nbgrader flags of every cell to the gradebook's: a cell whose ``grade_id`` is
-  unknown or repeated loses its nbgrader metadata, a known one gets the
-  gradebook's ``grade``/``solution``/``locked``/``points``. So added,
-  duplicated or re-labelled cells cannot be scored and no cell can be worth
-  more than the gradebook says.
-* ``SandboxedExecute`` (``autograder.preprocessors.sandboxed_execute``) runs the kernel in the
-  sandbox; a dead or unresponsive kernel does not abort grading.
-* ``TrustedVerdict`` (right after the kernel) takes the source of the four
-  answer cells (by ``grade_id``, nothing else of the notebook), loads it into a
-  fresh sandboxed worker (``autograder.sandbox.remote``), runs the check of every
-  graded test cell from ``autograder.assignment.checks.CHECKS`` in the grader's own
-  process with proxies of the student's functions (``test_backprop`` last, see
-  ``sandbox_worker``), restores the cell's source from the gradebook and
-  REPLACES its outputs: pass -> one stdout line, fail -> one ``error`` output
-  whose value is the check's message. ``SaveAutoGrades`` then scores the cell
+* it takes from the autograded notebook, in notebook order, the answer cells (whole),
+  the given read-only cells that define what the checks share with student code (their
+  source from the assignment's reference, never the student's copy) and the top-level
+  definitions of the cells the student added (imports, ``def``, ``class`` and
+  assignments of constants; see ``top_level_definitions``). Data computed by given
+  cells is not there: a function that reads a global like ``X_train`` fails as it
+  should;
+* it loads them into a fresh sandboxed worker (``autograder.sandbox.remote``), runs the
+  check of every graded test cell in this process with proxies of the student's
+  functions, in the assignment's ``CHECK_ORDER``, restores the cell's source from the
+  gradebook and REPLACES its outputs: pass -> one stdout line, fail -> one ``error``
+  output whose value is the check's message. ``SaveAutoGrades`` then scores the cell
   from these outputs (an error output -> 0, otherwise full points).
+
+The engine names nothing of an assignment: ``c.TrustedVerdict.assignment`` names a
+package with modules ``contract`` and ``checks`` (see ``load_assignment``).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
+import importlib
 import random
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from nbformat.notebooknode import NotebookNode
-from nbformat.v4 import new_code_cell, new_output
+from nbformat.v4 import new_output
 from nbgrader import utils
-from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, List
+from traitlets import Bool, Float, Integer, Unicode
 
-from autograder.assignment.contract import ANSWER_IDS
+from autograder.preprocessors.restore_cell_metadata import gradebook_cells
 from autograder.sandbox import remote
 
-#: Checks that must run after all others (they need the reference activation).
-RUN_LAST = ("test_backprop",)
 PASS_TEXT = "Скрытые проверки пройдены.\n"
 NO_CHECK_TEXT = "Для этой ячейки нет проверки: она не может принести баллы автоматически."
 CHECK_BUG_TEXT = "Внутренняя ошибка проверки ({}); сообщите преподавателю."
 
+Check = Callable[..., None]
 
-def _checks():
-    from autograder.assignment.checks import (
-        CHECKS,  # imported lazily: heavy and optional for sanitize
+
+@dataclasses.dataclass(frozen=True)
+class Assignment:
+    """What the grading engine takes from an assignment's contract and checks."""
+
+    #: grade_ids of the answer cells, loaded whole into the worker.
+    answer_ids: tuple[str, ...]
+    #: grade_id of a graded cell -> (check, names of the student functions it takes).
+    checks: dict[str, tuple[Check, list[str]]]
+    #: the order checks run in (a check needing trusted code in the worker comes last).
+    check_order: tuple[str, ...]
+    #: grade_id of a given cell -> trusted source of what it defines.
+    given_sources: dict[str, str]
+    #: grade_id of a given cell -> name of the class it defines that checks share.
+    given_classes: dict[str, str]
+    shared_classes: tuple[remote.SharedClass, ...]
+    #: env name -> {function name: trusted source} (see remote.StudentWorker).
+    envs: dict[str, dict[str, str]]
+
+    def worker(self, **kwargs) -> remote.StudentWorker:
+        """A StudentWorker that knows this assignment's shared classes."""
+        return remote.StudentWorker(
+            shared_classes=self.shared_classes,
+            envs=self.envs,
+            **kwargs,
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def load_assignment(package: str) -> Assignment:
+    """The contract of the assignment package ``package`` (modules contract, checks).
+
+    ``contract`` provides ``ANSWER_IDS``, ``CHECK_ORDER``, ``GIVEN_CLASSES`` (grade_id,
+    name, state, env_attribute), ``given_sources()``, ``given_classes()`` and
+    ``worker_envs()``; ``checks`` provides ``CHECKS``.
+    """
+    if not package:
+        raise ValueError(
+            "c.TrustedVerdict.assignment is not set: name the assignment package "
+            "(e.g. c.TrustedVerdict.assignment = 'autograder.assignment') in nbgrader_config.py"
+        )
+    contract = importlib.import_module(f"{package}.contract")
+    checks = importlib.import_module(f"{package}.checks")
+    sources = contract.given_sources()
+    local = contract.given_classes()
+    shared = tuple(
+        remote.SharedClass(
+            name=given.name,
+            local=local[given.name],
+            source=sources[given.grade_id],
+            state=tuple(given.state),
+            env_attribute=given.env_attribute,
+        )
+        for given in contract.GIVEN_CLASSES
+    )
+    return Assignment(
+        answer_ids=tuple(contract.ANSWER_IDS),
+        checks=dict(checks.CHECKS),
+        check_order=tuple(contract.CHECK_ORDER),
+        given_sources=dict(sources),
+        given_classes={given.grade_id: given.name for given in contract.GIVEN_CLASSES},
+        shared_classes=shared,
+        envs={name: dict(sources) for name, sources in contract.worker_envs().items()},
     )
 
-    return CHECKS
+
+def _is_constant(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
-def gradebook_cells(resources: dict):
-    """(graded {grade_id: max_score}, sources {grade_id: SourceCell data}, solution ids)."""
-    info = resources["nbgrader"]
-    with Gradebook(info["db_url"]) as gb:
-        notebook = gb.find_notebook(info["notebook"], info["assignment"])
-        graded = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
-        sources = {
-            cell.name: {
-                "cell_type": cell.cell_type,
-                "source": cell.source,
-                "locked": bool(cell.locked),
-            }
-            for cell in notebook.source_cells
-        }
-        solutions = {cell.name for cell in notebook.solution_cells}
-    return graded, sources, solutions
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return all(_names_only(item) for item in target.elts)
+    return False
 
 
-class RestoreCellMetadata(NbGraderPreprocessor):
-    """Sanitize step: nbgrader flags of every cell as the gradebook has them.
+def top_level_definitions(source: str) -> str:
+    """The statements of a student's added cell that define things, as source.
 
-    Also puts back graded cells the student deleted (from the gradebook, after
-    the nearest earlier cell of the master that is still there), so the
-    verdict grades them; nbgrader's own ``add_missing_cells`` fails when the
-    cell before a deleted one is neither a grade nor a solution cell.
+    Kept: imports, ``def``, ``class``, and assignments of literal constants to names
+    (``EPS = 1e-12``). Everything else — computations, calls, loops, plots — is
+    dropped, so data computed in the notebook never becomes part of a function.
+    A cell that does not parse gives "".
     """
-
-    def preprocess(self, nb: NotebookNode, resources: dict):
-        graded, sources, solutions = gradebook_cells(resources)
-        seen: set[str] = set()
-        # From the end, like nbgrader's DeduplicateIds: the last copy keeps its id.
-        for cell in reversed(nb.cells):
-            meta = cell.get("metadata", {}).get("nbgrader")
-            if meta is None:
-                continue
-            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-            if not isinstance(grade_id, str) or grade_id not in sources or grade_id in seen:
-                self.log.warning(
-                    "Dropping nbgrader metadata of a cell with grade_id %r (unknown or repeated)",
-                    grade_id,
-                )
-                # removed, not emptied: OverwriteCells.add_missing_task_cells
-                # fails on nbgrader metadata without a grade_id
-                del cell.metadata["nbgrader"]
-                continue
-            seen.add(grade_id)
-            is_grade = grade_id in graded
-            flags = {
-                "grade": is_grade,
-                "solution": grade_id in solutions,
-                "locked": sources[grade_id]["locked"] and grade_id not in solutions,
-            }
-            if is_grade:
-                flags["points"] = graded[grade_id]
-            for key, value in flags.items():
-                if meta.get(key) != value:
-                    self.log.warning(
-                        "Cell %s: restoring %s=%r (was %r)", grade_id, key, value, meta.get(key)
-                    )
-                    meta[key] = value
-            if not is_grade and "points" in meta:
-                del meta["points"]
-        self.restore_missing_graded_cells(nb, graded, sources, seen)
-        return nb, resources
-
-    def restore_missing_graded_cells(self, nb, graded, sources, present):
-        order = list(sources)  # the master's order of its nbgrader cells
-        for name in order:
-            if name not in graded or name in present or sources[name]["cell_type"] != "code":
-                continue
-            self.log.warning("Graded cell %s is missing: restored from the gradebook", name)
-            cell = new_code_cell(sources[name]["source"])
-            cell.metadata["nbgrader"] = {
-                "grade": True,
-                "grade_id": name,
-                "locked": True,
-                "points": graded[name],
-                "solution": False,
-                "schema_version": 3,
-            }
-            position = 0
-            for earlier in reversed(order[: order.index(name)]):
-                indices = [i for i, c in enumerate(nb.cells) if _grade_id(c) == earlier]
-                if indices:
-                    position = indices[0] + 1
-                    break
-            nb.cells.insert(position, cell)
-            present.add(name)
-
-
-def _grade_id(cell):
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta.get("grade_id") if isinstance(meta, dict) else None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return ""
+    kept = []
+    for node in tree.body:
+        if isinstance(
+            node,
+            (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef),
+        ):
+            kept.append(node)
+        elif isinstance(node, ast.Assign) and _is_constant(node.value):
+            if all(_names_only(target) for target in node.targets):
+                kept.append(node)
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and node.value is not None
+            and isinstance(node.target, ast.Name)
+            and _is_constant(node.value)
+        ):
+            kept.append(node)
+    if not kept:
+        return ""
+    try:
+        return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
+    except (ValueError, RecursionError):
+        return ""
 
 
 def verdict_outputs(error: BaseException | None) -> list:
@@ -163,6 +181,9 @@ def verdict_outputs(error: BaseException | None) -> list:
 class TrustedVerdict(NbGraderPreprocessor):
     """Grade every graded test cell by running its check outside the kernel."""
 
+    assignment = Unicode(
+        "", help="Assignment package with modules contract and checks (load_assignment)"
+    ).tag(config=True)
     call_timeout = Float(10.0, help="Seconds one call of a student function may take").tag(
         config=True
     )
@@ -175,16 +196,17 @@ class TrustedVerdict(NbGraderPreprocessor):
     unsafe = Bool(
         False, help="Grade without the bubblewrap sandbox (also ONE_NEURON_UNSAFE=1)"
     ).tag(config=True)
-    answer_ids = List(
-        list(ANSWER_IDS), help="grade_ids of the answer cells loaded into the worker"
-    ).tag(config=True)
 
-    def preprocess(self, nb: NotebookNode, resources: dict):
+    @property
+    def spec(self) -> Assignment:
+        return load_assignment(self.assignment)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        spec = self.spec
         graded, sources, _ = gradebook_cells(resources)
-        checks = _checks()
-        answers = self.answer_sources(nb)
         plan = []  # (order key, cell, grade_id)
         seen: set[str] = set()
+        order = {grade_id: position for position, grade_id in enumerate(spec.check_order)}
         for index, cell in enumerate(nb.cells):
             if not utils.is_grade(cell):
                 continue
@@ -199,67 +221,89 @@ class TrustedVerdict(NbGraderPreprocessor):
             if utils.is_solution(cell) or cell.cell_type != "code":
                 continue  # manually graded answers: not ours
             cell.source = sources[grade_id]["source"]
-            if grade_id not in checks:
+            if grade_id not in spec.checks:
                 self.log.error("No check for graded cell %s: it scores 0", grade_id)
                 cell.outputs = verdict_outputs(AssertionError(NO_CHECK_TEXT))
                 continue
-            plan.append(((grade_id in RUN_LAST, index), cell, grade_id))
+            plan.append(((order.get(grade_id, len(order)), index), cell, grade_id))
         if not plan:
             return nb, resources
         plan.sort(key=lambda item: item[0])
+        cells = self.worker_cells(nb)
         start = time.monotonic()
-        worker = remote.StudentWorker(
+        worker = spec.worker(
             call_timeout=self.call_timeout,
             memory_bytes=self.memory_limit,
             unsafe=self.unsafe or None,
         )
         with worker:
-            report = worker.load(answers)
-            for item in report:
+            for item in worker.load(cells):
                 if item["error"]:
                     self.log.info(
-                        "Answer cell %s: %s: %s",
+                        "Cell %s: %s: %s",
                         item["name"],
                         item["error"]["type"],
                         item["error"]["message"],
                     )
             for _, cell, grade_id in plan:
-                check, arg_names = checks[grade_id]
+                check, arg_names = spec.checks[grade_id]
                 error = self.run_check(worker, check, arg_names)
                 cell.outputs = verdict_outputs(error)
                 self.log.info(
                     "Trusted verdict %s: %s", grade_id, "pass" if error is None else "fail"
                 )
+        cpu = sum(o.cpu_seconds or 0.0 for o in worker.observations)
         self.log.info(
-            "Trusted verdicts of %d cells in %.1f s (%d worker start(s))",
+            "Trusted verdicts of %d cells in %.1f s (%d calls, %.2f s CPU of student code, "
+            "%d worker start(s))",
             len(plan),
             time.monotonic() - start,
+            len(worker.observations),
+            cpu,
             worker.spawns,
         )
         return nb, resources
 
-    def answer_sources(self, nb: NotebookNode) -> list[tuple[str, str]]:
-        """(grade_id, source) of the answer cells, in notebook order, IPython syntax removed."""
+    def worker_cells(self, nb: NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(name, source, captured classes) of what the worker executes, in notebook order.
+
+        Answer cells whole (IPython syntax turned into Python), given cells of shared
+        definitions from the reference, the top-level definitions of added cells
+        (cells without nbgrader metadata); other given cells and test cells: nothing.
+        """
         from IPython.core.inputtransformer2 import TransformerManager
 
+        spec = self.spec
         transformer = TransformerManager()
-        answers = []
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if (
-                cell.cell_type == "code"
-                and meta.get("solution")
-                and meta.get("grade_id") in self.answer_ids
-            ):
-                source = cell.source
-                try:
-                    source = transformer.transform_cell(source)
-                except (SyntaxError, ValueError, IndexError) as exc:
-                    self.log.info("IPython transform of %s failed: %s", meta["grade_id"], exc)
-                answers.append((meta["grade_id"], source))
-        return answers
 
-    def run_check(self, worker: remote.StudentWorker, check, arg_names) -> BaseException | None:
+        def python(source: str, name: str) -> str:
+            try:
+                return transformer.transform_cell(source)
+            except (SyntaxError, ValueError, IndexError) as exc:
+                self.log.info("IPython transform of %s failed: %s", name, exc)
+                return source
+
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not isinstance(cell.get("source"), str):
+                continue
+            meta = cell.metadata.get("nbgrader")
+            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+            if grade_id in spec.answer_ids and meta.get("solution"):
+                cells.append((grade_id, python(cell.source, grade_id), ()))
+            elif grade_id in spec.given_sources:
+                captured = (spec.given_classes[grade_id],) if grade_id in spec.given_classes else ()
+                cells.append((grade_id, spec.given_sources[grade_id], captured))
+            elif grade_id is None:
+                name = f"added cell {index + 1}"
+                definitions = top_level_definitions(python(cell.source, name))
+                if definitions:
+                    cells.append((name, definitions, ()))
+        return cells
+
+    def run_check(
+        self, worker: remote.StudentWorker, check: Check, arg_names: list[str]
+    ) -> BaseException | None:
         """Run one check with proxies; None on pass, else the failure."""
         proxies = {name: worker.function(name) for name in arg_names}
         # The checks seed their own generators; a fixed global state keeps any
@@ -286,4 +330,11 @@ class TrustedVerdict(NbGraderPreprocessor):
         return None
 
 
-__all__ = ["TrustedVerdict", "RestoreCellMetadata", "verdict_outputs", "ANSWER_IDS", "PASS_TEXT"]
+__all__ = [
+    "Assignment",
+    "TrustedVerdict",
+    "load_assignment",
+    "top_level_definitions",
+    "verdict_outputs",
+    "PASS_TEXT",
+]

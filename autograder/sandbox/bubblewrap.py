@@ -52,11 +52,10 @@ import functools
 import itertools
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ class Limits:
     """Resource limits of one sandboxed command (applied with ``prlimit``).
 
     ``memory_bytes`` is ``RLIMIT_AS`` (virtual address space): a Python kernel
-    with numpy needs well under 1 GiB of it (see tests/test_sandbox.py).
+    with numpy needs well under 1 GiB of it (see tests/sandbox/test_bubblewrap.py).
     ``nproc`` counts tasks (threads too) of the sandbox uid.
     """
 
@@ -497,27 +496,6 @@ def build_command(argv: Sequence[str], *, sandboxed: bool, **kwargs) -> list[str
     if sandboxed:
         return sandboxed_argv(argv, **kwargs)
     return limited_argv(argv, kwargs.get("limits", DEFAULT_LIMITS))
-
-
-def limits_preexec(limits: Limits = DEFAULT_LIMITS) -> Callable[[], None]:
-    """A ``preexec_fn`` for ``subprocess.Popen`` applying the limits in the child.
-
-    An alternative to the ``prlimit`` in the argv (which ``sandboxed_argv``
-    already includes).  Note that ``RLIMIT_NPROC`` does not bind root.
-    """
-
-    def apply() -> None:
-        for which, value in (
-            (resource.RLIMIT_AS, limits.memory_bytes),
-            (resource.RLIMIT_NPROC, limits.nproc),
-            (resource.RLIMIT_FSIZE, limits.fsize_bytes),
-            (resource.RLIMIT_CPU, limits.cpu_seconds),
-            (resource.RLIMIT_NOFILE, limits.nofile),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            resource.setrlimit(which, (value, value))
-
-    return apply
 
 
 def prepare_writable_dir(path: str | os.PathLike, uid: int, mode: int = 0o700) -> None:

@@ -1,66 +1,146 @@
 """Calling a student's functions in a sandboxed worker process.
 
-``StudentWorker`` starts ``sandbox_worker.py`` in the sandbox of
-``autograder.sandbox.bubblewrap``, loads the student's answer cells into it and serves
-calls; ``RemoteFunction`` is a callable proxy that the checks of
-``autograder.assignment.checks`` receive instead of the student's function.
+``StudentWorker`` starts ``worker.py`` (with ``wire.py``, see ``worker_program``) in
+the sandbox of ``autograder.sandbox.bubblewrap``, loads the student's cells into it and
+serves calls; ``RemoteFunction`` is a callable proxy that the checks receive instead of
+the student's function. The engine knows nothing of an assignment: the classes the
+checks share with student code (``SharedClass``) and the namespaces of trusted
+functions those classes can be built in (``envs``) are given by the caller
+(``trusted_verdict.load_assignment``).
 
 What the proxy reproduces of an in-kernel call:
 
-* arguments and results travel as data only (see the wire format in
-  ``sandbox_worker``); a result that is one of the call's array or net
-  arguments comes back as the caller's own object (``result is x`` holds as
-  in-kernel); a value the format cannot carry comes back as an ``Opaque``
-  placeholder whose type has the original type's name and no behaviour (it
-  equals nothing but itself), so a check reports the wrong type as it would
-  in-kernel;
+* arguments and results travel as data only (see ``wire``); a result that is one of
+  the call's array or object arguments comes back as the caller's own object
+  (``result is x`` holds as in-kernel); a value the format cannot carry comes back as
+  an ``Opaque`` placeholder whose type has the original type's name and no behaviour;
 * numpy arrays the student mutates are copied back into the caller's arrays
-  (read-only arrays stay read-only in the worker); a ``reference.Net`` argument
-  gets its ``w`` and ``b`` updated;
-* warnings raised in the worker are re-emitted here (``warnings.warn``), and
-  the caller's ``np.geterr()`` applies in the worker;
-* an exception of the student's code is raised here as an exception whose type
-  name and message are the original ones (``StudentError`` subclass, also a
-  subclass of the builtin exception of that name when there is one);
-* numpy's global RNG and ``random`` are seeded deterministically before every
-  call (the seed is the grader's call counter).
+  (read-only arrays stay read-only in the worker);
+* the student's namespace lives as long as the worker: module globals the student's
+  functions keep between calls persist, as in the kernel;
+* shared objects (instances of a ``SharedClass``, e.g. a net): the same grader object
+  is the SAME instance in the worker for all calls (a handle per grader object).
+  Attributes the student sets on it persist between calls; after every call the
+  ``state`` attributes come back into the grader's object, and the grader's changes
+  to them are pushed before the next call (unchanged ones are not touched, so their
+  identity in the worker survives). A multi-step check therefore passes one object
+  to several calls exactly as a notebook would::
 
-On a timeout, a crash or a malformed message the worker is killed, the call
-raises ``WorkerFailure`` (Russian message) and the next call starts a fresh
-worker (which reloads the same cells). A worker that does not answer a ping
-before any student code is loaded raises ``WorkerStartError`` (a
-BaseException): grading stops loudly instead of scoring the student 0.
+      net = CheckNet(0.7, 0.1, "reference")
+      for _ in range(3):
+          backprop(net, x, y, lr=0.1)      # one net in the worker, state kept
+
+  Its methods call the student's functions (env "student": the grader's object has
+  a proxy of this worker in its ``env_attribute``) or trusted ones (the attribute is
+  the name of one of ``envs``, e.g. ``"reference"``): an env's source is sent only
+  when its first object is (after the checks of the student's own versions);
+* an exception of the student's code is raised here with its type name and message
+  (``StudentError`` subclass, also a subclass of the builtin of that name);
+* the caller's ``np.geterr()`` applies in the worker; the global generators of numpy
+  and ``random`` are seeded once per worker (0) and never reseeded behind the
+  student's back; ``seed_global_rngs(fn, seed)`` seeds them where ``fn`` runs.
+
+Nothing measured inside the worker decides anything (student code could rewrite it).
+Per call the grader observes from outside (``CallObservation``, from
+``observed_call(fn, ...)`` or ``StudentWorker.observations``): the returned value or
+exception, the in-place state of arguments, ``cpu_seconds`` (user + system CPU time of
+the worker process, measured with psutil on its pid before and after the call),
+``wall_seconds`` (informational), and ``stderr``: what the worker wrote to its stderr
+pipe during the call (numpy warnings are printed there; the student can silence or
+forge it, so it may only feed a hint, never a pass). Warnings are not re-emitted.
+
+On a timeout, a crash or a malformed message the worker is killed, the call raises
+``WorkerFailure`` (Russian message) and the next call starts a fresh worker (which
+reloads the same cells; shared objects are rebuilt from their synced state). A worker
+that does not answer a ping before any student code is loaded raises
+``WorkerStartError`` (a BaseException): grading stops loudly instead of scoring 0.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import inspect
+import dataclasses
+import io
 import os
+import random
 import select
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import psutil
 
-from autograder.assignment import reference
 from autograder.sandbox import bubblewrap as sandbox
-from autograder.sandbox import worker as wire
+from autograder.sandbox import wire
 
-WORKER_SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER_SOURCE_PATH = os.path.join(HERE, "worker.py")
+WIRE_SOURCE_PATH = os.path.join(HERE, "wire.py")
 DEFAULT_CALL_TIMEOUT = 10.0
 #: Seconds a fresh worker may take to answer its first ping (a loaded machine).
 START_TIMEOUT = 60.0
 DEFAULT_MEMORY_BYTES = 1024 * sandbox.MiB
-#: Characters of one answer cell sent to the worker (a larger cell raises there).
+#: Characters of one cell sent to the worker (a larger cell raises there).
 MAX_CELL_CHARS = 1_000_000
 #: Bytes of a response larger than this are a protocol violation.
 MAX_RESPONSE_BYTES = wire.MAX_MESSAGE_BYTES
+#: Bytes of the worker's stderr kept per call (the rest is counted, not kept).
+MAX_STDERR_BYTES = 64 * 1024
+#: Observations kept per worker (the oldest are dropped).
+MAX_OBSERVATIONS = 100_000
+
+
+def worker_program() -> str:
+    """The ``python -c`` program of the worker: ``wire.py`` installed as ``wire``, then ``worker.py``."""
+    with open(WIRE_SOURCE_PATH, encoding="utf-8") as handle:
+        wire_source = handle.read()
+    with open(WORKER_SOURCE_PATH, encoding="utf-8") as handle:
+        worker_source = handle.read()
+    return (
+        "import sys, types\n"
+        "wire = types.ModuleType('wire')\n"
+        f"exec(compile({wire_source!r}, 'wire.py', 'exec'), wire.__dict__)\n"
+        "sys.modules['wire'] = wire\n"
+        "del sys, types, wire\n"
+        f"exec(compile({worker_source!r}, 'worker.py', 'exec'), {{'__name__': '__main__'}})\n"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedClass:
+    """A class whose instances the grader passes to student code (e.g. a given Net).
+
+    ``local``: the grader's class (subclasses count); ``source``: its trusted source,
+    built in every trusted env; ``state``: attributes synced both ways;
+    ``env_attribute``: the grader's object's attribute naming its env (see the module
+    docstring). The student-env class is the one the given cell defines in the
+    worker (``StudentWorker.load``).
+    """
+
+    name: str
+    local: type
+    source: str
+    state: tuple[str, ...]
+    env_attribute: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CallObservation:
+    """What the grader saw of one call, from outside the student's process."""
+
+    function: str
+    cpu_seconds: float | None  # None when the process was gone (crash, kill)
+    wall_seconds: float
+    stderr: str
+    stderr_bytes: int
+    error: str | None  # type name of the student's exception, or None
 
 
 class WorkerFailure(Exception):
@@ -134,26 +214,6 @@ _BUILTIN_ERRORS = (
 )
 _ERROR_CLASSES: dict[str, type] = {}
 
-_WARNING_CATEGORIES = {
-    cls.__name__: cls
-    for cls in (
-        RuntimeWarning,
-        UserWarning,
-        DeprecationWarning,
-        FutureWarning,
-        PendingDeprecationWarning,
-        SyntaxWarning,
-        ImportWarning,
-        UnicodeWarning,
-        BytesWarning,
-        ResourceWarning,
-        Warning,
-        np.exceptions.ComplexWarning,
-        np.exceptions.VisibleDeprecationWarning,
-        np.exceptions.RankWarning,
-    )
-}
-
 
 def student_error(type_name: str, message: str) -> StudentError:
     """An exception carrying the name and message of the student's exception."""
@@ -168,14 +228,6 @@ def student_error(type_name: str, message: str) -> StudentError:
     return cls(message)
 
 
-def _is_warning_pair(item) -> bool:
-    return (
-        type(item) is list
-        and len(item) == 2
-        and all(type(part) is str and len(part) <= 2 * wire.MAX_TEXT + 10 for part in item)
-    )
-
-
 class RemoteFunction:
     """Callable proxy of the student's function ``name`` in ``worker``."""
 
@@ -184,19 +236,72 @@ class RemoteFunction:
         self.name = name
         self.__name__ = name
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.worker.call(self.name, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<student function {self.name}>"
 
 
-class StudentWorker:
-    """A sandboxed worker process with the student's answer cells loaded.
+def observed_call(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Any, CallObservation]:
+    """Call fn and return (result, what the grader observed of that call).
 
-    Use as a context manager. ``unsafe`` is passed to
-    ``sandbox.require_sandbox`` (refuses to start without bubblewrap unless
-    unsafe grading is requested).
+    For a proxy the observation is the worker's (CPU time measured from outside).
+    For a plain function (pytest, the in-kernel hidden test) CPU time is this
+    process's ``time.process_time()`` around the call and stderr is what Python code
+    wrote to ``sys.stderr``. An exception of fn propagates with the observation as
+    its ``observation`` attribute (when it can be set).
+    """
+    if isinstance(fn, RemoteFunction):
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _attach(exc, fn.worker.last_observation)
+            raise
+        return result, fn.worker.last_observation
+    sink = io.StringIO()
+    error = None
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        with contextlib.redirect_stderr(sink):
+            result = fn(*args, **kwargs)
+    except BaseException as exc:
+        error = exc
+    observation = CallObservation(
+        function=getattr(fn, "__name__", type(fn).__name__),
+        cpu_seconds=time.process_time() - cpu,
+        wall_seconds=time.perf_counter() - wall,
+        stderr=sink.getvalue()[:MAX_STDERR_BYTES],
+        stderr_bytes=len(sink.getvalue().encode("utf-8", "replace")),
+        error=None if error is None else type(error).__name__,
+    )
+    if error is not None:
+        _attach(error, observation)
+        raise error
+    return result, observation
+
+
+def _attach(exc: BaseException, observation: CallObservation | None) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        exc.observation = observation
+
+
+def seed_global_rngs(fn: Callable, seed: int) -> None:
+    """Seed numpy's and random's global generators where fn runs (worker or here)."""
+    if isinstance(fn, RemoteFunction):
+        fn.worker.seed(seed)
+    else:
+        np.random.seed(seed)
+        random.seed(seed)
+
+
+class StudentWorker:
+    """A sandboxed worker process with the student's cells loaded.
+
+    Use as a context manager. ``unsafe`` is passed to ``sandbox.require_sandbox``
+    (refuses to start without bubblewrap unless unsafe grading is requested).
+    ``shared_classes`` and ``envs`` (env name -> {function name: trusted source})
+    come from the assignment (see the module docstring).
     """
 
     def __init__(
@@ -205,22 +310,43 @@ class StudentWorker:
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
         unsafe: bool | None = None,
         sandboxed: bool | None = None,
+        shared_classes: Sequence[SharedClass] = (),
+        envs: Mapping[str, Mapping[str, str]] | None = None,
     ):
         self.call_timeout = float(call_timeout)
         self.memory_bytes = int(memory_bytes)
         self.unsafe = unsafe
         self.sandboxed = sandboxed
+        self.shared_classes = tuple(shared_classes)
+        self.envs = {name: dict(sources) for name, sources in (envs or {}).items()}
+        if not all(wire.valid_env_name(n) and n != wire.STUDENT_ENV for n in self.envs):
+            raise ValueError(f"bad env names: {sorted(self.envs)}")
+        #: Names of the functions some env defines (the student's versions are theirs).
+        self._env_functions = {name for sources in self.envs.values() for name in sources}
         self.start_timeout = START_TIMEOUT
         self.process: subprocess.Popen | None = None
         self._to_worker: int | None = None
         self._from_worker: int | None = None
+        self._stderr: int | None = None
+        self._stderr_data = bytearray()
+        self._stderr_count = 0
+        self._student_process: psutil.Process | None = None
         self._cells: list[dict] | None = None
         self._failed_cells: dict[int, dict] = {}
-        self._reference_installed = False
-        self._calls = 0
+        self._preamble = 0
+        self._installed_envs: list[str] = []
+        self._seed: int | None = None
         self._deadline: float | None = None
+        self._handles: dict[int, tuple[weakref.ref, int]] = {}
+        self._next_handle = 0
         self.load_report: list[dict] = []
+        self.observations: list[CallObservation] = []
         self.spawns = 0
+
+    @property
+    def last_observation(self) -> CallObservation | None:
+        """The observation of the latest call (None before any call)."""
+        return self.observations[-1] if self.observations else None
 
     # -- life cycle --
 
@@ -228,7 +354,7 @@ class StudentWorker:
         self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def start(self) -> None:
@@ -237,7 +363,7 @@ class StudentWorker:
             self.sandboxed = sandbox.require_sandbox(self.unsafe)
 
     def _ensure_process(self) -> None:
-        """Start a worker if none runs, with the cells and activation re-sent."""
+        """Start a worker if none runs, with the cells and envs re-sent."""
         if self.process is not None:
             return
         for _ in range(len(self._cells or ()) + 1):
@@ -245,47 +371,54 @@ class StudentWorker:
             try:
                 if self._cells is not None:
                     self._load_cells()
-                if self._reference_installed:
-                    self._send_install_reference()
+                for env in self._installed_envs:
+                    self._send_install_env(env)
+                if self._seed is not None:
+                    self._request({"op": "seed", "seed": self._seed}, self.call_timeout)
                 return
             except _CellFailed:
                 continue  # a fresh worker without the failed cell
         raise WorkerFailure("не удалось запустить процесс с кодом студента")
 
     def _start_process(self) -> None:
-        with open(WORKER_SOURCE_PATH, encoding="utf-8") as handle:
-            source = handle.read()
+        program = worker_program()
         req_read, req_write = os.pipe()
         resp_read, resp_write = os.pipe()
+        err_read, err_write = os.pipe()
+        os.set_blocking(err_read, False)
         limits = sandbox.Limits(
             memory_bytes=self.memory_bytes, nproc=32, fsize_bytes=16 * sandbox.MiB, cpu_seconds=3600
         )
         argv = sandbox.build_command(
-            [sys.executable, "-I", "-c", source, str(req_read), str(resp_write)],
+            [sys.executable, "-I", "-c", program, str(req_read), str(resp_write)],
             sandboxed=self.sandboxed,
             limits=limits,
+            env={"MPLBACKEND": "Agg"},
         )
         workdir = None if self.sandboxed else tempfile.gettempdir()
-        env = None if self.sandboxed else sandbox.sandbox_env({"HOME": workdir})
+        env = (
+            None if self.sandboxed else sandbox.sandbox_env({"HOME": workdir, "MPLBACKEND": "Agg"})
+        )
         try:
             self.process = subprocess.Popen(
                 argv,
                 pass_fds=(req_read, resp_write),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=err_write,
                 start_new_session=True,
                 env=env,
                 cwd=workdir,
             )
         except BaseException:
-            os.close(req_write)
-            os.close(resp_read)
+            for fd in (req_write, resp_read, err_read):
+                os.close(fd)
             raise
         finally:
-            os.close(req_read)
-            os.close(resp_write)
-        self._to_worker, self._from_worker = req_write, resp_read
+            for fd in (req_read, resp_write, err_write):
+                os.close(fd)
+        self._to_worker, self._from_worker, self._stderr = req_write, resp_read, err_read
+        self._student_process = None
         self.spawns += 1
         # No student code runs yet: a worker that cannot answer a ping is a
         # failure of the grading machinery, never the student's.
@@ -293,14 +426,16 @@ class StudentWorker:
             self._request({"op": "ping"}, self.start_timeout)
         except WorkerFailure as exc:
             raise WorkerStartError(f"the sandboxed worker does not start: {exc}") from exc
+        self._student_process = _leaf_process(self.process.pid)
 
     def kill(self) -> None:
         """Kill the worker (the next request starts a fresh one)."""
         process, self.process = self.process, None
-        for fd in (self._to_worker, self._from_worker):
+        for fd in (self._to_worker, self._from_worker, self._stderr):
             if fd is not None:
                 os.close(fd)
-        self._to_worker = self._from_worker = None
+        self._to_worker = self._from_worker = self._stderr = None
+        self._student_process = None
         if process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -315,7 +450,7 @@ class StudentWorker:
 
     @contextlib.contextmanager
     def time_budget(self, seconds: float):
-        """Limit the total time of all calls inside the block."""
+        """Limit the total time of all calls inside the block (a hang guard)."""
         previous = self._deadline
         self._deadline = time.monotonic() + seconds
         try:
@@ -343,8 +478,10 @@ class StudentWorker:
             self._write_all(data, timeout)
             response = self._read_response(timeout)
         except WorkerFailure:
+            self._drain_stderr()
             self.kill()
             raise
+        self._drain_stderr()
         if response.get("ok") is not True:
             self.kill()
             raise ProtocolViolation("процесс с кодом студента ответил не по протоколу")
@@ -366,14 +503,31 @@ class StudentWorker:
                 raise WorkerFailure("процесс с кодом студента аварийно завершился") from exc
             view = view[written:]
 
+    def _drain_stderr(self) -> None:
+        """Read what the worker wrote to stderr so far (keeps the first bytes of a call)."""
+        while self._stderr is not None:
+            try:
+                chunk = os.read(self._stderr, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            self._stderr_count += len(chunk)
+            room = MAX_STDERR_BYTES - len(self._stderr_data)
+            if room > 0:
+                self._stderr_data += chunk[:room]
+
     def _read_exact(self, size: int, end: float, timeout: float) -> bytes:
         chunks, got = [], 0
         while got < size:
             left = end - time.monotonic()
             if left <= 0:
                 raise WorkerTimeout(f"превышено время выполнения ({timeout:g} с)")
-            ready, _, _ = select.select([self._from_worker], [], [], left)
-            if not ready:
+            # stderr is drained meanwhile: a full pipe would block the worker.
+            ready, _, _ = select.select([self._from_worker, self._stderr], [], [], left)
+            if self._stderr in ready:
+                self._drain_stderr()
+            if self._from_worker not in ready:
                 continue
             chunk = os.read(self._from_worker, min(size - got, 1 << 20))
             if not chunk:
@@ -396,20 +550,47 @@ class StudentWorker:
         except wire.ProtocolError as exc:
             raise ProtocolViolation("процесс с кодом студента ответил не по протоколу") from exc
 
+    def _cpu_seconds(self) -> float | None:
+        """User + system CPU time of the worker process (and its reaped children)."""
+        if self._student_process is None:
+            return None
+        try:
+            times = self._student_process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+        return times.user + times.system + times.children_user + times.children_system
+
     # -- loading --
 
-    def load(self, cells) -> list[dict]:
-        """Execute answer cells, given as (name, source) pairs, in a fresh namespace.
+    def load(self, cells: Iterable[tuple[str, str] | tuple[str, str, Sequence[str]]]) -> list[dict]:
+        """Execute cells, given as (name, source[, captured class names]), in a fresh namespace.
 
-        Cells run one by one, as in a kernel: an exception stops only its cell.
-        A cell that times out or kills the worker is left out and the others
+        Cells run one by one, in order, as in a kernel: an exception stops only its
+        cell. A shared class no cell captures is defined first from its trusted
+        source. A cell that times out or kills the worker is left out and the others
         are loaded again into a fresh worker. Returns the report
-        [{"name", "error": None | {"type", "message"}}], one item per cell.
+        [{"name", "error": None | {"type", "message"}}], one item per given cell.
         """
-        self._cells = [
-            {"name": str(name), "source": _bounded_source(str(source))} for name, source in cells
+        loaded = []
+        for cell in cells:
+            name, source, capture = (tuple(cell) + ((),))[:3]
+            loaded.append(
+                {
+                    "name": str(name),
+                    "source": _bounded_source(str(source)),
+                    "capture": [str(item) for item in capture],
+                }
+            )
+        captured = {name for cell in loaded for name in cell["capture"]}
+        preamble = [
+            {"name": f"given {cls.name}", "source": cls.source, "capture": [cls.name]}
+            for cls in self.shared_classes
+            if cls.name not in captured
         ]
-        self._failed_cells: dict[int, dict] = {}
+        self._preamble = len(preamble)
+        self._cells = preamble + loaded
+        self._failed_cells = {}
+        self._handles = {}
         self.kill()
         self._ensure_process()
         return self.load_report
@@ -421,9 +602,7 @@ class StudentWorker:
                 report.append({"name": cell["name"], "error": self._failed_cells[index]})
                 continue
             try:
-                response = self._request(
-                    {"op": "load", "cells": [cell], "seed": 0}, self.call_timeout
-                )
+                response = self._request({"op": "load", "cells": [cell]}, self.call_timeout)
                 items = response.get("cells")
                 if (
                     set(response) != {"ok", "cells"}
@@ -437,10 +616,11 @@ class StudentWorker:
                 self._failed_cells[index] = {"type": type(exc).__name__, "message": str(exc)}
                 raise _CellFailed() from exc
             report.append({"name": cell["name"], "error": items[0]["error"]})
-        self.load_report = report
+        self._stderr_data.clear()
+        self.load_report = report[self._preamble :]
 
     @staticmethod
-    def _valid_cell_report(item) -> bool:
+    def _valid_cell_report(item: Any) -> bool:
         if (
             type(item) is not dict
             or set(item) != {"name", "error"}
@@ -449,108 +629,139 @@ class StudentWorker:
             return False
         return item["error"] is None or _valid_error(item["error"])
 
-    def _send_install_reference(self) -> None:
-        source = inspect.getsource(reference.sigmoid)
+    def _send_install_env(self, env: str) -> None:
+        sources = list(self.envs[env].items()) + [
+            (cls.name, cls.source) for cls in self.shared_classes
+        ]
         self._request(
-            {"op": "install_reference", "source": source, "name": "sigmoid"}, self.call_timeout
+            {
+                "op": "install_env",
+                "env": env,
+                "sources": [list(item) for item in sources],
+                "capture": [cls.name for cls in self.shared_classes],
+            },
+            self.call_timeout,
         )
+
+    def seed(self, seed: int) -> None:
+        """Seed the worker's global generators (kept for a respawned worker too)."""
+        self._seed = int(seed) % 2**32
+        self._request({"op": "seed", "seed": self._seed}, self._timeout(self.call_timeout))
 
     # -- calls --
 
     def function(self, name: str) -> RemoteFunction:
         return RemoteFunction(self, name)
 
-    def _encode_net(self, value):
-        if not isinstance(value, reference.Net):
-            return None
-        activation = getattr(value, "activation", "reference")
-        if activation == "reference" or activation is reference.sigmoid:
-            kind = "reference"
-        elif (
-            isinstance(activation, RemoteFunction)
-            and activation.worker is self
-            and activation.name == "sigmoid"
-        ):
-            kind = "student"
-        else:
-            raise TypeError(f"a Net with activation {activation!r} cannot be sent to the worker")
-        return {
-            "__net__": {
-                "w": self._encode_arg(value.w),
-                "b": self._encode_arg(value.b),
-                "activation": kind,
-            }
-        }
+    def _shared_class(self, value: Any) -> SharedClass | None:
+        for cls in self.shared_classes:
+            if isinstance(value, cls.local):
+                return cls
+        return None
 
-    def _encode_arg(self, value):
-        encoded = wire.encode(value, net_hook=self._encode_net)
+    def _handle(self, value: Any) -> int:
+        entry = self._handles.get(id(value))
+        if entry is not None and entry[0]() is value:
+            return entry[1]
+        handle, self._next_handle = self._next_handle, self._next_handle + 1
+        self._handles[id(value)] = (weakref.ref(value), handle)
+        return handle
+
+    def _encode_object(self, value: Any) -> dict | None:
+        cls = self._shared_class(value)
+        if cls is None:
+            return None
+        selector = getattr(value, cls.env_attribute, None)
+        if isinstance(selector, str) and selector in self.envs:
+            env = selector
+        elif (
+            isinstance(selector, RemoteFunction)
+            and selector.worker is self
+            and selector.name in self._env_functions
+        ):
+            env = wire.STUDENT_ENV
+        else:
+            raise TypeError(
+                f"a {cls.name} with {cls.env_attribute} {selector!r} cannot be sent to the worker"
+            )
+        state = {name: self._encode_arg(getattr(value, name, None)) for name in cls.state}
+        return wire.encode_object(cls.name, env, self._handle(value), state)
+
+    def _encode_arg(self, value: Any) -> Any:
+        encoded = wire.encode(value, object_hook=self._encode_object)
         if _contains_unsupported(encoded):
             raise TypeError(f"argument of type {type(value).__name__} cannot be sent to the worker")
         return encoded
 
-    def call(self, name: str, args: tuple = (), kwargs: dict | None = None):
+    def call(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
+        """Call the student's function name; see the module docstring for the semantics."""
         kwargs = dict(kwargs or {})
         encoded_args = [self._encode_arg(value) for value in args]
         encoded_kwargs = [[key, self._encode_arg(value)] for key, value in kwargs.items()]
-        needs_reference = any(_uses_reference(item) for item in encoded_args) or any(
-            _uses_reference(item) for _, item in encoded_kwargs
-        )
-        if needs_reference and not self._reference_installed:
+        needed = _envs_used(encoded_args) | _envs_used([item for _, item in encoded_kwargs])
+        for env in sorted(needed - {wire.STUDENT_ENV} - set(self._installed_envs)):
             self._ensure_process()
-            self._send_install_reference()
-            self._reference_installed = True
-        seed = self._calls % 2**32
-        self._calls += 1
+            self._send_install_env(env)
+            self._installed_envs.append(env)
         timeout = self._timeout(self.call_timeout)
-        response = self._request(
-            {
-                "op": "call",
-                "fn": name,
-                "seed": seed,
-                "errstate": np.geterr(),
-                "args": {"__tuple__": encoded_args},
-                "kwargs": {"__dict__": encoded_kwargs},
-            },
-            timeout,
-        )
+        message = {
+            "op": "call",
+            "fn": name,
+            "errstate": np.geterr(),
+            "args": {"__tuple__": encoded_args},
+            "kwargs": {"__dict__": encoded_kwargs},
+        }
+        self._ensure_process()
+        self._drain_stderr()
+        self._stderr_data.clear()
+        self._stderr_count = 0
+        cpu_before, wall_before = self._cpu_seconds(), time.perf_counter()
         try:
-            result, error, caught = self._check_call_response(response, args, kwargs)
+            response = self._request(message, timeout)
+        except WorkerFailure as exc:
+            self._observe(name, cpu_before, None, wall_before, type(exc).__name__)
+            raise
+        cpu_after = self._cpu_seconds()
+        try:
+            result, error = self._check_call_response(response, args, kwargs)
         except (wire.ProtocolError, ProtocolViolation) as exc:
             self.kill()
             raise ProtocolViolation("процесс с кодом студента ответил не по протоколу") from exc
-        for category, message in caught:
-            warnings.warn(message, _WARNING_CATEGORIES.get(category, RuntimeWarning), stacklevel=3)
+        self._observe(name, cpu_before, cpu_after, wall_before, error and error["type"])
         if error is not None:
             raise student_error(error["type"], error["message"])
         return _replace_unsupported(result)
 
+    def _observe(self, name, cpu_before, cpu_after, wall_before, error) -> None:
+        cpu = None if cpu_before is None or cpu_after is None else max(0.0, cpu_after - cpu_before)
+        self.observations.append(
+            CallObservation(
+                function=name,
+                cpu_seconds=cpu,
+                wall_seconds=time.perf_counter() - wall_before,
+                stderr=bytes(self._stderr_data).decode("utf-8", "replace"),
+                stderr_bytes=self._stderr_count,
+                error=error,
+            )
+        )
+        if len(self.observations) > MAX_OBSERVATIONS:
+            del self.observations[: len(self.observations) - MAX_OBSERVATIONS]
+
     def _check_call_response(self, response: dict, args: tuple, kwargs: dict):
-        expected = {"ok", "result", "error", "warnings", "args_after", "kwargs_after"}
+        expected = {"ok", "result", "error", "args_after", "kwargs_after"}
         if set(response) != expected:
             raise ProtocolViolation("unexpected keys")
         error = response["error"]
         if error is not None and not _valid_error(error):
             raise ProtocolViolation("bad error")
-        caught = response["warnings"]
-        if (
-            type(caught) is not list
-            or len(caught) > wire.MAX_WARNINGS
-            or not all(_is_warning_pair(item) for item in caught)
-        ):
-            raise ProtocolViolation("bad warnings")
 
-        def argument(kind, key):
-            if (
-                kind == "a"
-                and 0 <= key < len(args)
-                and isinstance(args[key], (np.ndarray, reference.Net))
-            ):
+        def passable(value: Any) -> bool:
+            return isinstance(value, np.ndarray) or self._shared_class(value) is not None
+
+        def argument(kind: str, key: Any) -> Any:
+            if kind == "a" and 0 <= key < len(args) and passable(args[key]):
                 return args[key]
-            if (
-                kind == "k"
-                and key in kwargs
-                and isinstance(kwargs[key], (np.ndarray, reference.Net))
-            ):
+            if kind == "k" and key in kwargs and passable(kwargs[key]):
                 return kwargs[key]
             raise ProtocolViolation("bad argument reference")
 
@@ -576,10 +787,10 @@ class StudentWorker:
                 if not isinstance(new, np.ndarray):
                     raise ProtocolViolation("array expected")
                 updates.append((original, new))
-            elif isinstance(original, reference.Net):
-                new = wire.decode(state, net_factory=lambda w, b, activation: (w, b))
-                if type(new) is not tuple or len(new) != 2:
-                    raise ProtocolViolation("net expected")
+            elif (cls := self._shared_class(original)) is not None:
+                new = wire.decode(state)
+                if type(new) is not dict or set(new) != set(cls.state):
+                    raise ProtocolViolation("object state expected")
                 # net.w = object(): the check sees a placeholder of that type
                 updates.append((original, _replace_unsupported(new)))
             else:
@@ -593,8 +804,29 @@ class StudentWorker:
                 ):
                     np.copyto(original, new)
             else:
-                original.w, original.b = new
-        return result, error, caught
+                for attribute, value in new.items():
+                    setattr(original, attribute, value)
+        return result, error
+
+
+def _leaf_process(pid: int) -> psutil.Process | None:
+    """The process running the worker's Python: the deepest one under pid.
+
+    Under bubblewrap the Popen pid is bwrap; the tree is a chain (bwrap, its
+    pid-namespace init, the nested bwrap, python) until student code runs, which it
+    has not yet when this is called (right after the first ping).
+    """
+    try:
+        root = psutil.Process(pid)
+        chain = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    leaves = []
+    for process in chain:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if not process.children():
+                leaves.append(process)
+    return leaves[-1] if leaves else None
 
 
 def _bounded_source(source: str) -> str:
@@ -615,12 +847,18 @@ def _valid_error(error) -> bool:
     )
 
 
-def _uses_reference(encoded) -> bool:
-    return (
-        type(encoded) is dict
-        and "__net__" in encoded
-        and encoded["__net__"]["activation"] == "reference"
-    )
+def _envs_used(encoded) -> set[str]:
+    """Env names of the shared objects in encoded values (at any depth)."""
+    found: set[str] = set()
+    if type(encoded) is dict:
+        if "__object__" in encoded:
+            found.add(encoded["__object__"]["env"])
+        for item in encoded.values():
+            found |= _envs_used(item)
+    elif type(encoded) is list:
+        for item in encoded:
+            found |= _envs_used(item)
+    return found
 
 
 def _contains_unsupported(value) -> bool:
@@ -655,4 +893,8 @@ __all__ = [
     "ProtocolViolation",
     "Opaque",
     "student_error",
+    "SharedClass",
+    "CallObservation",
+    "observed_call",
+    "seed_global_rngs",
 ]

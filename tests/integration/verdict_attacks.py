@@ -1,31 +1,12 @@
-"""Tampering submissions under real `nbgrader autograde`: none gains a point, none harms others.
-
-Each scenario is a submission built from the release; its expected scores are
-those of the same answers without the tampering (0 everywhere for the stubs of
-the release, full marks for the reference). After each one, the honest
-student's grades, the assignment's maximum and the course files must be
-unchanged.
-"""
+"""Verdict attacks: submissions built from the release that try to gain points or harm
+others, with the scores they must get (those of the same answers without the tampering).
+Shared by test_tamper_verdicts.py (plain autograde) and test_tamper_class_command.py."""
 
 import copy
-import hashlib
-from pathlib import Path
 
-import pytest
+from integration.graded_course import POINTS, REFERENCE_ANSWERS, grade_id
 from nbformat.v4 import new_code_cell
 from nbgrader_helpers import ROOT
-from test_trusted_verdict import (
-    MAX_SCORE,
-    POINTS,
-    REFERENCE_ANSWERS,
-    assignment_max_score,
-    autograde,
-    grade_id,
-    graded_perfect,
-    scores,
-    shared_course,
-    submission,
-)
 
 ZERO = {name: 0.0 for name in POINTS}
 STUB_SIGMOID = "def sigmoid(x):\n    raise NotImplementedError()\n"
@@ -182,6 +163,25 @@ BCELoss = STOLEN.get("BCELoss")
 backprop = STOLEN.get("backprop")
 '''
 
+# An unstable sigmoid (nan for x > 709) whose cell, once it runs in the trusted worker, rewrites what the worker
+# would report (warnings, numpy's error state, stderr, the wire codec's view of errors).
+# Nothing the worker reports decides a verdict, so it keeps exactly that sigmoid's score.
+SILENCE_THE_WORKER = """
+def sigmoid(x):
+    e = np.exp(x)
+    return e / (1 + e)
+
+import sys, warnings
+warnings.simplefilter("ignore")
+np.seterr(all="ignore")
+_wire = sys.modules.get("wire")
+if _wire is not None:  # inside the worker
+    sys.stderr = open("/dev/null", "w")
+    _encode = _wire.encode
+    _wire.encode = lambda value, *args, **kwargs: _encode(
+        np.nan_to_num(value) if isinstance(value, np.ndarray) else value, *args, **kwargs)
+"""
+
 KILL_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 
 
@@ -266,7 +266,8 @@ def _kill_kernel_in_answer(nb):
     return nb
 
 
-def _steal_answers(course):
+def steal_answers(course):
+    """The theft payload aimed at this course's files."""
     return STEAL.format(root=str(ROOT), course=str(course))
 
 
@@ -287,51 +288,9 @@ SCENARIOS = {
     "answer_cell_made_graded_100_points": (REFERENCE_ANSWERS, _answer_cell_graded, POINTS),
     "kernel_killed_after_correct_answers": (REFERENCE_ANSWERS, _kill_kernel_at_end, POINTS),
     "kernel_killed_in_answer_cell": ({}, _kill_kernel_in_answer, ZERO),
+    "worker_silenced_from_an_answer_cell": (
+        dict(REFERENCE_ANSWERS, sigmoid=SILENCE_THE_WORKER),
+        None,
+        dict(POINTS, test_sigmoid_stability=0.0),
+    ),
 }
-
-
-def _fingerprint(course):
-    """Hash of the course files a submission must not change (and of the honest one's work)."""
-    digest = hashlib.sha256()
-    course = Path(course)
-    paths = (
-        [course / "nbgrader_config.py"]
-        + sorted((course / "source").rglob("*"))
-        + sorted((course / "release").rglob("*"))
-        + sorted((course / "submitted" / "perfect").rglob("*"))
-    )
-    for path in paths:
-        if path.is_file():
-            digest.update(str(path).encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    course = shared_course(tmp_path_factory)
-    graded_perfect(course)
-    return course
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_tampering_gains_nothing_and_harms_nobody(course, name):
-    answers, edit, expected = SCENARIOS[name]
-    if answers == "steal":
-        answers = {"sigmoid": _steal_answers(course)}
-    before = _fingerprint(course)
-    nb = submission(answers)
-    if edit is not None:
-        nb = edit(nb)
-    got, graded_nb = autograde(course, f"tamper_{name}", nb)
-    assert got == expected
-    assert sum(value or 0.0 for value in got.values()) <= MAX_SCORE
-    # nobody else is harmed: the honest student's grades, the maximum, the course files
-    assert scores(course, "perfect") == POINTS
-    assert assignment_max_score(course) == MAX_SCORE
-    assert _fingerprint(course) == before
-    # the graded cells carry the gradebook's points and exactly one verdict output
-    graded = [c for c in graded_nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert sorted(grade_id(c) for c in graded) == sorted(POINTS)
-    for cell in graded:
-        assert cell.metadata.nbgrader["points"] == POINTS[grade_id(cell)]
-        assert len(cell.outputs) == 1

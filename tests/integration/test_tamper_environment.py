@@ -37,7 +37,7 @@ from nbgrader_helpers import (
 from autograder.sandbox import bubblewrap as sandbox
 from fixtures import samples
 
-TAMPER_DIR = Path(__file__).parent / "tamper"
+TAMPER_DIR = Path(__file__).parents[1] / "tamper"
 ATTACKS = sorted(p.stem for p in TAMPER_DIR.glob("*.py"))
 # Submissions the sanitize step refuses before any student code runs
 # (autograder.preprocessors.reject_symlinks: a symlink in the submission folder).

@@ -14,12 +14,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from integration.graded_course import (
+    MAX_SCORE,
+    POINTS,
+    REFERENCE_ANSWERS,
+    shared_course,
+    submission,
+)
 from nbgrader.api import Gradebook
 from nbgrader_helpers import ASSIGNMENT, nbgrader_api
-from test_trusted_verdict import MAX_SCORE, POINTS, REFERENCE_ANSWERS, shared_course, submission
 
-from autograder.classgrade import command as gc
-from autograder.preprocessors.reject_symlinks import find_symlinks
+import autograder.classgrade as gc
 
 NB = f"{ASSIGNMENT}.ipynb"
 EVIL = ("evil_nb", "evil_db", "evil_dir")
@@ -102,30 +107,6 @@ def gradebook(course):
             s.student.id: (s.score, {g.name: g.auto_score for nb in s.notebooks for g in nb.grades})
             for s in gb.assignment_submissions(ASSIGNMENT)
         }
-
-
-# --- find_symlinks --------------------------------------------------------------
-
-
-def test_find_symlinks_lists_every_link_and_follows_none(tmp_path):
-    """Links anywhere below (file, dangling, directory) and the folder or its parent itself."""
-    outside = tmp_path / "outside"
-    (outside / "deep").mkdir(parents=True)
-    (outside / "deep" / "secret").write_text("x")
-    folder = tmp_path / "student" / "a"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "plain.txt").write_text("ok")
-    assert find_symlinks(folder, parents=1) == []
-    os.symlink(outside / "deep" / "secret", folder / "sub" / "file_link")
-    os.symlink(tmp_path / "nowhere", folder / "dangling")
-    os.symlink(outside, folder / "dir_link")
-    assert find_symlinks(folder) == sorted(
-        [folder / "sub" / "file_link", folder / "dangling", folder / "dir_link"]
-    )
-    linked = tmp_path / "linked_student"
-    os.symlink(tmp_path / "student", linked)
-    assert find_symlinks(linked / "a", parents=1) == [linked]
-    assert find_symlinks(linked / "a") != [linked]  # parents=0: the student folder unchecked
 
 
 def test_class_precheck_names_the_symlink_and_reads_nothing(course):

@@ -1,18 +1,17 @@
-"""The worker protocol: wire format, strict validation, failures and in-place semantics."""
+"""Calls through the sandboxed worker (autograder.sandbox.remote): failures, in-place
+semantics, shared objects kept across calls, and what the grader observes of a call."""
 
-import base64
-import io
-import json
-import struct
 import warnings
 
-import nbformat
 import numpy as np
 import pytest
+from sandbox.values import ARRAYS, SCALARS
 
 from autograder.assignment import reference
+from autograder.assignment.checks import CheckNet
+from autograder.preprocessors.trusted_verdict import load_assignment
 from autograder.sandbox import bubblewrap as sandbox
-from autograder.sandbox import worker as wire
+from autograder.sandbox import remote
 from autograder.sandbox.remote import (
     Opaque,
     ProtocolViolation,
@@ -20,6 +19,8 @@ from autograder.sandbox.remote import (
     StudentWorker,
     WorkerTimeout,
 )
+
+ASSIGNMENT = load_assignment("autograder.assignment")
 
 CELLS = {
     "identity": "def identity(*args):\n    return args[0] if len(args) == 1 else args\n",
@@ -58,149 +59,49 @@ CELLS = {
         "    return net, net.w\n"
         "def draw():\n    import random\n    return np.random.rand(3), random.random()\n"
         "def reference_visible():\n"
-        "    return Net.forward.__closure__[0].cell_contents.reference_activation is not None\n"
+        "    import gc\n"
+        "    return any(getattr(getattr(o, '__code__', None), 'co_filename', '').startswith('<reference')\n"
+        "               for o in gc.get_objects())\n"
         "def warn_user():\n    import warnings\n    warnings.warn('осторожно')\n    return 1\n"
+        "CALLS = []\n"
+        "def count_calls():\n    CALLS.append(1)\n    return len(CALLS)\n"
+        "def backprop_with_memory(net, x, y, lr=0.01):\n"
+        "    if not hasattr(net, 'steps'):\n        net.steps = []\n"
+        "    net.steps.append(float(net.w))\n"
+        "    net.w = net.w + 1.0\n"
+        "    return len(net.steps)\n"
+        "def busy(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
+        "def patch_the_worker():\n"
+        "    import sys\n"
+        "    sys.modules['wire'].encode = lambda *args, **kwargs: 0.5\n"
+        "    return 1\n"
     ),
 }
 
 
 @pytest.fixture(scope="module")
 def worker():
-    with StudentWorker(call_timeout=5, unsafe=True) as student:
+    with ASSIGNMENT.worker(call_timeout=5, unsafe=True) as student:
         report = student.load(list(CELLS.items()))
         assert all(item["error"] is None for item in report), report
         yield student
 
 
-def _round_trip(value):
-    """Through JSON and the strict decoder, as on the wire."""
-    return wire.decode(json.loads(json.dumps(wire.encode(value), allow_nan=True)))
-
-
-ARRAYS = [
-    np.arange(6, dtype=np.int8).reshape(2, 3),
-    np.arange(5, dtype=np.uint64) * (2**60),
-    np.linspace(-1, 1, 7, dtype=np.float32),
-    np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]),
-    np.array([True, False, True]),
-    np.array([1 + 2j, 3 - 4j], dtype=np.complex64),
-    np.zeros((0, 3)),
-    np.array(2.5),
-    np.asfortranarray(np.arange(12.0).reshape(3, 4)),
-    np.arange(24, dtype=np.int32).reshape(2, 3, 4)[:, ::2, 1:],
-    np.array(["a", "бв"]),
-    np.arange(4, dtype=">f8"),
-    np.array(["2026-11-27", "NaT"], dtype="datetime64[D]"),  # numpy's own header reader
-]
-
-
 @pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype.str}{a.shape}")
-def test_arrays_round_trip_with_dtype_and_shape(array, worker):
-    """Do arrays of many dtypes and shapes come back unchanged, locally and via the worker?"""
-    for back in (_round_trip(array), worker.call("identity", (array,))):
-        assert type(back) is np.ndarray
-        assert back.dtype == array.dtype and back.shape == array.shape
-        np.testing.assert_array_equal(back, array)
+def test_arrays_come_back_from_the_worker_unchanged(array, worker):
+    """Do arrays of many dtypes and shapes come back from the worker unchanged?"""
+    back = worker.call("identity", (array,))
+    assert type(back) is np.ndarray
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        0,
-        -7,
-        2**80,
-        1.5,
-        float("nan"),
-        float("inf"),
-        -float("inf"),
-        True,
-        None,
-        "строка",
-        np.float64(0.25),
-        np.float32(-1.5),
-        np.int64(-3),
-        np.bool_(True),
-        np.float64("nan"),
-        (1, (2.0, [np.int16(3)])),
-        [np.zeros(2), {"k": np.float64(1)}],
-    ],
-    ids=repr,
-)
-def test_scalars_and_containers_round_trip(value, worker):
+@pytest.mark.parametrize("value", SCALARS, ids=repr)
+def test_scalars_and_containers_come_back_from_the_worker(value, worker):
     """Do Python and numpy scalars, tuples, lists and dicts keep their types and values?"""
-    for back in (_round_trip(value), worker.call("identity", (value,))):
-        assert repr(back) == repr(value) or (
-            type(back) is type(value) and type(value) is not list and str(back) == str(value)
-        )
-        assert type(back) is type(value)
-
-
-@pytest.mark.parametrize(
-    "value, name",
-    [
-        (np.array([1, None], dtype=object), "ndarray[|O]"),
-        (object(), "object"),
-        (lambda: 0, "function"),
-        ({1: 2}, "dict with non-str keys"),
-        (np.zeros(2, dtype=[("a", "f8")]), "ndarray[|V8]"),
-    ],
-)
-def test_unsupported_values_become_markers(value, name):
-    """Are object arrays and other types refused as data, leaving only a marker?"""
-    assert wire.encode(value) == {"__unsupported__": name}
-
-
-def _npy(array):
-    return wire.encode_array(array)
-
-
-def _npy_with_header(header_dict, data):
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, header_dict)
-    return base64.b64encode(buffer.getvalue() + data).decode()
-
-
-FORGED = {
-    "raw list": [1, 2],
-    "two keys": {"__tuple__": [], "__list__": []},
-    "unknown tag": {"__pickle__": "gASVAA=="},
-    "bad base64": {"__ndarray__": {"npy": "not base64!", "ro": False}},
-    "object dtype": {
-        "__ndarray__": {
-            "npy": _npy_with_header(
-                {"descr": "|O", "fortran_order": False, "shape": (1,)}, b"\0" * 8
-            ),
-            "ro": False,
-        }
-    },
-    "short data": {
-        "__ndarray__": {
-            "npy": _npy_with_header(
-                {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}, b"\0" * 8
-            ),
-            "ro": False,
-        }
-    },
-    "long data": {"__ndarray__": {"npy": _npy(np.zeros(2))[:-4] + "AAAAAAAA", "ro": False}},
-    "scalar not 0-d": {"__npscalar__": _npy(np.zeros(2))},
-    "ro not bool": {"__ndarray__": {"npy": _npy(np.zeros(2)), "ro": "yes"}},
-    "net without factory": {"__net__": {"w": 1.0, "b": 0.0, "activation": "student"}},
-    "too deep": json.loads('{"__list__": [' * 40 + "1" + "]}" * 40),
-}
-
-
-@pytest.mark.parametrize("payload", FORGED.values(), ids=FORGED.keys())
-def test_forged_values_are_rejected(payload):
-    """Does the strict decoder refuse every malformed or dangerous value?"""
-    with pytest.raises(wire.ProtocolError):
-        wire.decode(payload)
-
-
-@pytest.mark.parametrize("body", [b"\xff\xfe", b"[1, 2]", b'"text"', b"{" * 100000])
-def test_forged_message_bodies_are_rejected(body):
-    """Is a message that is not one JSON object refused?"""
-    with pytest.raises(wire.ProtocolError):
-        wire.unpack_body(body)
+    back = worker.call("identity", (value,))
+    assert type(back) is type(value)
+    assert repr(back) == repr(value) or str(back) == str(value)
 
 
 @pytest.mark.parametrize("function", ["forge_garbage", "forge_huge"])
@@ -279,18 +180,12 @@ def test_in_place_changes_are_copied_back(worker):
         worker.call("add_one", (frozen,))
 
 
-class ActivationNet(reference.Net):
-    def __init__(self, w, b, activation):
-        super().__init__(w, b)
-        self.activation = activation
-
-
 @pytest.mark.parametrize("activation", ["reference", "student"])
 def test_net_parameters_are_updated_like_in_the_kernel(worker, activation):
     """Does backprop through the proxy update net.w and net.b exactly as a local call?"""
     x = np.linspace(-3, 3, 11)
     y = (x > 0).astype(float)
-    remote_net = ActivationNet(
+    remote_net = CheckNet(
         0.7, 0.1, "reference" if activation == "reference" else worker.function("sigmoid")
     )
     worker.call("backprop", (remote_net, x, y), {"lr": 0.5})
@@ -302,7 +197,7 @@ def test_net_parameters_are_updated_like_in_the_kernel(worker, activation):
 
 def test_net_parameters_of_unsupported_types_become_placeholders(worker):
     """Does net.w = object() reach the check as a placeholder of type 'object'?"""
-    net = ActivationNet(0.5, 0.0, "reference")
+    net = CheckNet(0.5, 0.0, "reference")
     worker.call("backprop_object_params", (net, np.ones(2), np.ones(2)))
     assert isinstance(net.w, Opaque) and type(net.w).__name__ == "object"
     assert net.b == [1, 2]
@@ -310,25 +205,28 @@ def test_net_parameters_of_unsupported_types_become_placeholders(worker):
 
 def test_reference_activation_arrives_only_when_needed():
     """Is the trusted sigmoid out of the student's reach until a reference net is sent?"""
-    with StudentWorker(call_timeout=5, unsafe=True) as student:
+    with ASSIGNMENT.worker(call_timeout=5, unsafe=True) as student:
         student.load([("misc", CELLS["misc"]), ("backprop", CELLS["backprop"])])
         assert student.call("reference_visible") is False
-        net = ActivationNet(0.0, 0.0, "reference")
+        net = CheckNet(0.0, 0.0, "reference")
         student.call("backprop", (net, np.ones(2), np.ones(2)))
         assert student.call("reference_visible") is True
 
 
-def test_warnings_are_re_emitted(worker):
-    """Does the overflow warning of a naive sigmoid reach the caller as a RuntimeWarning?"""
+def test_warnings_are_not_re_emitted_but_stderr_is_observed(worker):
+    """Is a warning only text on the worker's stderr, seen by the grader per call?"""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = worker.call("sigmoid", (np.array([-1000.0, 0.0]),))
-        worker.call("warn_user")
+        result, observed = remote.observed_call(
+            worker.function("sigmoid"), np.array([-1000.0, 0.0])
+        )
+        _, user = remote.observed_call(worker.function("warn_user"))
+        _, quiet = remote.observed_call(worker.function("identity"), 1)
+    assert caught == []
     np.testing.assert_array_equal(result, [0.0, 0.5])
-    assert [(w.category, str(w.message)) for w in caught] == [
-        (RuntimeWarning, "overflow encountered in exp"),
-        (UserWarning, "осторожно"),
-    ]
+    assert "RuntimeWarning: overflow encountered in exp" in observed.stderr
+    assert "UserWarning: осторожно" in user.stderr
+    assert quiet.stderr == "" and quiet.stderr_bytes == 0
 
 
 def test_callers_errstate_applies_in_the_worker(worker):
@@ -364,7 +262,7 @@ def test_results_that_are_arguments_come_back_as_the_callers_objects(worker):
     array = np.zeros(2)
     assert worker.call("add_one_and_return", (array,)) is array
     np.testing.assert_array_equal(array, [1, 1])
-    net = ActivationNet(0.5, 0.0, "reference")
+    net = CheckNet(0.5, 0.0, "reference")
     pair = worker.call("backprop_returning_net", (net, np.ones(3), np.ones(3)), {"lr": 1.0})
     assert pair[0] is net and pair[1] == net.w
     assert net.w != 0.5
@@ -404,31 +302,6 @@ def test_load_reports_errors_per_cell_and_skips_cells_that_hang():
         assert student.call("g") == 2
 
 
-def test_ipython_syntax_of_answer_cells_is_handled():
-    """Do %%time cells define their functions and do other magics do no harm?"""
-    from autograder.preprocessors.trusted_verdict import TrustedVerdict
-
-    nb = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": source,
-                "metadata": {"nbgrader": {"solution": True, "grade_id": name}},
-            }
-            for name, source in [
-                ("sigmoid", "%%time\ndef sigmoid(x):\n    return x + 1\n"),
-                ("backprop", "%matplotlib inline\n!ls\ndef backprop():\n    return 7\n"),
-            ]
-        ]
-    }
-    answers = TrustedVerdict().answer_sources(nbformat.from_dict(nb))
-    with StudentWorker(call_timeout=5, unsafe=True) as student:
-        report = student.load(answers)
-        assert [item["error"] for item in report] == [None, None]
-        assert student.call("sigmoid", (1,)) == 2
-        assert student.call("backprop") == 7
-
-
 def test_grading_refuses_without_sandbox(monkeypatch):
     """Without bubblewrap, does the worker refuse to start unless unsafe grading is asked for?"""
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
@@ -453,9 +326,121 @@ def test_a_worker_that_cannot_start_stops_grading(tmp_path, monkeypatch):
             TrustedVerdict().run_check(student, check_sigmoid_values, ["sigmoid"])
 
 
-def test_header_size_limit_is_enforced(monkeypatch):
-    """Is a message larger than the limit refused when packing?"""
-    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 100)
-    with pytest.raises(wire.ProtocolError):
-        wire.pack({"x": "a" * 100})
-    assert struct.unpack(">I", wire.pack({})[:4]) == (2,)
+# -- faithful calls: the student's objects live as long as the worker --------------------
+
+
+def test_module_globals_persist_between_calls(worker):
+    """Does state a student function keeps in a global survive from call to call?"""
+    first = worker.call("count_calls")
+    assert [worker.call("count_calls") for _ in range(3)] == [first + 1, first + 2, first + 3]
+
+
+def test_the_same_net_is_the_same_object_in_the_worker(worker):
+    """Do attributes the student sets on a net persist while the grader passes it again?"""
+    net = CheckNet(0.5, 0.0, "reference")
+    steps = [worker.call("backprop_with_memory", (net, np.ones(2), np.ones(2))) for _ in range(3)]
+    assert steps == [1, 2, 3]
+    assert net.w == 3.5
+    other = CheckNet(0.5, 0.0, "reference")  # another grader object: another instance
+    assert worker.call("backprop_with_memory", (other, np.ones(2), np.ones(2))) == 1
+
+
+def test_grader_changes_to_the_state_reach_the_kept_net(worker):
+    """Is w set by the grader between calls pushed to the worker's instance (and only then)?"""
+    net = CheckNet(0.5, 0.0, "reference")
+    worker.call("backprop_with_memory", (net, np.ones(2), np.ones(2)))
+    net.w = 10.0
+    assert worker.call("backprop_with_memory", (net, np.ones(2), np.ones(2))) == 2
+    assert net.w == 11.0
+
+
+def test_several_backprop_steps_match_the_same_steps_in_process(worker):
+    """Does a multi-step training through the worker equal the same steps run locally?"""
+    x = np.linspace(-3, 3, 11)
+    y = (x > 0).astype(float)
+    remote_net = CheckNet(0.7, 0.1, "reference")
+    local_net = reference.Net(0.7, 0.1)
+    for _ in range(5):
+        worker.call("backprop", (remote_net, x, y), {"lr": 0.5})
+        reference.backprop(local_net, x, y, lr=0.5)
+    assert (remote_net.w, remote_net.b) == (local_net.w, local_net.b)
+
+
+def test_a_respawned_worker_rebuilds_the_net_from_its_synced_state(worker):
+    """After a crash, does the same grader net arrive with the w and b synced before it?"""
+    net = CheckNet(0.5, 0.0, "reference")
+    worker.call("backprop_with_memory", (net, np.ones(2), np.ones(2)))
+    with pytest.raises(Exception, match="аварийно завершился"):
+        worker.call("exit_now")
+    assert worker.call("backprop_with_memory", (net, np.ones(2), np.ones(2))) == 1
+    assert net.w == 2.5
+
+
+# -- what the grader observes of a call, from outside the student's process --------------
+
+
+def test_cpu_time_of_a_call_is_measured_from_outside(worker):
+    """Is a busy call's CPU time (not wall time) seen by the grader, and a trivial one's small?"""
+    _, busy = remote.observed_call(worker.function("busy"), 3_000_000)
+    _, idle = remote.observed_call(worker.function("identity"), 1)
+    assert busy.cpu_seconds is not None and busy.cpu_seconds >= 0.05, busy
+    assert idle.cpu_seconds is not None and idle.cpu_seconds < busy.cpu_seconds
+    assert worker.last_observation is idle and idle.function == "identity"
+
+
+def test_observations_of_plain_functions_use_this_process():
+    """Does observed_call give the same kind of record for a local function?"""
+
+    def local_busy(n):
+        return sum(range(n))
+
+    result, observed = remote.observed_call(local_busy, 1000)
+    assert result == sum(range(1000))
+    assert observed.function == "local_busy" and observed.cpu_seconds >= 0
+
+
+def test_patching_the_worker_forges_nothing_the_grader_observes():
+    """Can student code that rewrites the worker's wire codec forge CPU time or stderr?"""
+    with ASSIGNMENT.worker(call_timeout=5, unsafe=True) as student:
+        student.load([("misc", CELLS["misc"])])
+        student.call("patch_the_worker")
+        # Every result is now forged to 0.5 inside the student's process...
+        result, observed = remote.observed_call(student.function("busy"), 3_000_000)
+        assert result == 0.5
+        # ...but the CPU time is the grader's own measurement.
+        assert observed.cpu_seconds >= 0.05
+
+
+def test_seeding_reaches_the_worker_and_survives_a_respawn():
+    """Does seed_global_rngs seed where the function runs, also after the worker was lost?"""
+    with StudentWorker(call_timeout=5, unsafe=True) as student:
+        student.load([("misc", CELLS["misc"])])
+        draw = student.function("draw")
+        remote.seed_global_rngs(draw, 7)
+        first = draw()
+        remote.seed_global_rngs(draw, 7)
+        with pytest.raises(Exception, match="аварийно завершился"):
+            student.call("exit_now")
+        again = draw()
+    np.random.seed(7)
+    np.testing.assert_array_equal(first[0], np.random.rand(3))
+    np.testing.assert_array_equal(again[0], first[0])
+
+
+def test_named_envs_build_the_shared_class_with_their_trusted_functions(worker):
+    """Does a net of env "probe" use the probe's trusted sigmoid, not the reference's?"""
+    x = np.linspace(-2, 2, 9)
+    y = (x > 0).astype(float)
+    probe, plain = CheckNet(0.4, -0.2, "probe"), CheckNet(0.4, -0.2, "reference")
+    worker.call("backprop", (probe, x, y), {"lr": 0.3})
+    worker.call("backprop", (plain, x, y), {"lr": 0.3})
+    local = CheckNet(0.4, -0.2, "probe")
+    reference.backprop(local, x, y, lr=0.3)
+    assert (probe.w, probe.b) == pytest.approx((local.w, local.b), rel=1e-12)
+    assert probe.w != plain.w
+
+
+def test_an_object_of_an_unknown_env_is_refused(worker):
+    """Is a net whose activation is neither an env nor a proxy of this worker refused here?"""
+    with pytest.raises(TypeError, match="cannot be sent"):
+        worker.call("backprop", (CheckNet(0.4, -0.2, reference.sigmoid), np.ones(2), np.ones(2)))

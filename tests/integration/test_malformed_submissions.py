@@ -16,7 +16,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.autogradeapp import AutogradeApp
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
-from autograder.classgrade import command as gc
+import autograder.classgrade as gc
 from fixtures import catalog, samples
 
 NB = f"{ASSIGNMENT}.ipynb"

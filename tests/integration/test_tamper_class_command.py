@@ -13,15 +13,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from integration.graded_course import POINTS, submission
+from integration.verdict_attacks import SCENARIOS, STEAL
 from nbgrader_helpers import ASSIGNMENT, ROOT, copy_course, generate_assignment
-from test_tamper_verdicts import SCENARIOS, STEAL
-from test_trusted_verdict import POINTS, submission
 
-from autograder.classgrade import command as gc
+import autograder.classgrade as gc
 from fixtures import samples
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-TAMPER_DIR = Path(__file__).parent / "tamper"
+TAMPER_DIR = Path(__file__).parents[1] / "tamper"
 ENVIRONMENT_ATTACKS = sorted(p.stem for p in TAMPER_DIR.glob("*.py"))
 ZERO = {name: 0.0 for name in POINTS}
 # Short limits for the test course (appended to its copy of nbgrader_config.py).

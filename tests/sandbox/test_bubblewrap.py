@@ -17,7 +17,7 @@ import pytest
 
 from autograder.sandbox import bubblewrap as sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = sandbox.Limits(
     memory_bytes=1 * sandbox.GiB,
@@ -62,7 +62,8 @@ COURSE_PATHS = [
     ROOT / "source" / "one_neuron" / "one_neuron.ipynb",
     ROOT / "nbgrader_config.py",
     ROOT / "autograder",
-    ROOT / "autograder" / "reference.py",
+    ROOT / "autograder" / "assignment" / "reference.py",
+    ROOT / "autograder" / "sandbox" / "wire.py",
     ROOT / "pyproject.toml",
     ROOT / "tests",
     Path("/etc/shadow"),
@@ -73,7 +74,7 @@ COURSE_PATHS = [
 def test_course_files_are_invisible(path):
     """Can student code see the hidden tests, the graders' code, the course config?
 
-    (The gradebook and other students' folders: tests/test_tamper_environment.py.)
+    (The gradebook and other students' folders: tests/integration/test_tamper_environment.py.)
     """
     assert path.exists(), "the test needs the host path"
     result = run_sandboxed(f"""
@@ -532,17 +533,6 @@ def test_unsafe_command_keeps_limits():
     assert "MemoryError" in result.stderr
 
 
-def test_limits_preexec_applies_limits():
-    result = subprocess.run(
-        [sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"],
-        preexec_fn=sandbox.limits_preexec(SMALL),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert int(result.stdout) == SMALL.memory_bytes
-
-
 def test_non_root_mode_uses_a_user_namespace_and_a_relative_process_limit(monkeypatch):
     """Without root: bwrap --unshare-user, no uid switch, RLIMIT_NPROC on top of the user's tasks.
 
@@ -562,116 +552,6 @@ def test_non_root_mode_uses_a_user_namespace_and_a_relative_process_limit(monkey
         argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.split()[0] == "limited", result.stdout + result.stderr
-
-
-# -- the notebook kernel (autograder.preprocessors.sandboxed_execute) --------------------------
-
-
-def _notebook(*sources):
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-def _texts(cell):
-    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
-
-
-@pytest.fixture
-def student_dir(tmp_path):
-    folder = tmp_path / "student"
-    folder.mkdir()
-    (folder / "data.txt").write_text("student data")
-    (folder / "one_neuron.ipynb").write_text("{}")  # the autograded copy holds the hidden tests
-    (folder / "sub").mkdir()
-    (folder / "sub" / "more.txt").write_text("more")
-    (folder / "link").symlink_to("/etc/hostname")
-    return folder
-
-
-def test_student_file_binds_skip_notebooks_and_symlinks(student_dir):
-    from autograder.preprocessors.sandboxed_execute import student_file_binds
-
-    binds = student_file_binds(str(student_dir))
-    assert [dest for _, dest in binds] == [
-        f"{sandbox.SANDBOX_WORKDIR}/data.txt",
-        f"{sandbox.SANDBOX_WORKDIR}/sub",
-    ]
-
-
-def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
-    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
-
-    nb = _notebook(
-        """
-        import os
-        print(os.getuid() >= %d, os.getcwd(), sorted(os.listdir(".")), "JPY_PARENT_PID" in os.environ)
-        """
-        % sandbox.SANDBOX_UID_BASE,
-        """
-        print(open("data.txt").read())
-        try:
-            open("data.txt", "w").write("changed")
-        except OSError as exc:
-            print("denied", type(exc).__name__)
-        """,
-        """
-        import os
-        from ipykernel import get_connection_file
-        try:
-            open(os.path.join(os.path.dirname(get_connection_file()), "planted"), "w").write("x")
-            print("PLANTED")
-        except OSError as exc:
-            print("runtime dir locked", type(exc).__name__)
-        """,
-        "import os; os.write(2, b'FD2-MARKER\\n'); os.write(1, b'FD1-MARKER\\n')",
-    )
-    SandboxedExecute(timeout=30).preprocess(nb, {"metadata": {"path": str(student_dir)}})
-    outs = [_texts(cell) for cell in nb.cells]
-    if os.geteuid() == 0:
-        assert outs[0].split()[0] == "True"
-    assert outs[0].split()[1:] == [sandbox.SANDBOX_WORKDIR, "['data.txt',", "'sub']", "False"]
-    assert outs[1].split() == ["student", "data", "denied", "PermissionError"] or outs[1].split()[
-        :3
-    ] == ["student", "data", "denied"], outs[1]
-    assert (student_dir / "data.txt").read_text() == "student data"
-    if os.geteuid() == 0:
-        assert outs[2].startswith("runtime dir locked"), outs[2]
-    captured = capfd.readouterr()
-    assert "MARKER" not in captured.out + captured.err  # nothing reaches the grader's terminal
-
-
-def test_kernel_output_is_capped_while_it_arrives():
-    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
-
-    nb = _notebook("print('x' * 3000, end='')", "print('small')")
-    SandboxedExecute(timeout=30, max_output_bytes=1000).preprocess(nb, {})
-    flood, small = (_texts(cell) for cell in nb.cells)
-    assert flood.startswith("x" * 1000 + "\n[... вывод обрезан")
-    assert flood.count("x") == 1000
-    assert small == "small\n"
-
-
-def test_kernel_in_unsafe_mode_runs_with_limits_only(monkeypatch, capsys):
-    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
-
-    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
-    nb = _notebook("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])")
-    executor = SandboxedExecute(timeout=30, unsafe=True, kernel_memory_bytes=3 * sandbox.GiB)
-    executor.preprocess(nb, {})
-    assert _texts(nb.cells[0]).strip() == str(3 * sandbox.GiB)
-    assert "UNSAFE GRADING" in capsys.readouterr().err
-
-
-def test_kernel_refuses_without_sandbox(monkeypatch):
-    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
-
-    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
-    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
-    with pytest.raises(sandbox.SandboxUnavailableError, match="test: no bwrap"):
-        SandboxedExecute(timeout=30).preprocess(_notebook("1"), {})
 
 
 def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
@@ -703,21 +583,6 @@ def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
     assert dist_info.stdout.strip() == "[]"
 
 
-def test_huge_kernel_message_is_refused():
-    """One 50 MB output never reaches the notebook; the grader goes on with the next cells."""
-    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
-
-    nb = _notebook("print('x' * 50_000_000)", "print('small')")
-    executor = SandboxedExecute(
-        timeout=5, iopub_timeout=2, max_message_bytes=1024 * 1024, max_output_bytes=10**9
-    )  # only the message size limit protects here
-    executor.preprocess(nb, {})
-    sizes = [len(_texts(cell)) for cell in nb.cells]
-    assert max(sizes) < 1024 * 1024
-    second = nb.cells[1]
-    assert _texts(second) == "small\n" or [o.get("ename") for o in second.outputs] == ["KernelLost"]
-
-
 @pytest.fixture
 def bwrap_without_userns_block(tmp_path, monkeypatch):
     """A `bwrap` wrapper that fails only for the nested, unprivileged bubblewrap."""
@@ -744,16 +609,3 @@ def test_sandbox_without_nested_userns_block_still_works(bwrap_without_userns_bl
     assert "--disable-userns" not in sandbox.sandboxed_argv(["/bin/true"])
     result = run_sandboxed("import os; print(os.getcwd())")
     assert result.stdout.strip() == sandbox.SANDBOX_WORKDIR
-
-
-def test_symlinked_entries_of_a_submission(tmp_path):
-    """Entries nbgrader would copy by following a link (as root) are found, even deep in a folder."""
-    from autograder.preprocessors.sandboxed_execute import symlinked_entries
-
-    (tmp_path / "plain.txt").write_text("x")
-    (tmp_path / "link.txt").symlink_to("/etc/hostname")
-    (tmp_path / "clean").mkdir()
-    (tmp_path / "clean" / "a.txt").write_text("x")
-    (tmp_path / "dirty" / "deep").mkdir(parents=True)
-    (tmp_path / "dirty" / "deep" / "b.txt").symlink_to("/etc/hostname")
-    assert symlinked_entries(str(tmp_path)) == {"link.txt", "dirty"}
