@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -66,12 +67,21 @@ def import_roster(course_dir: Path, path: Path) -> list[str]:
     return ids
 
 
-def collect_zip(course_dir: Path, assignment: str, zip_path: Path, regexp: str) -> None:
-    """Run nbgrader's zip_collect on an LMS export (files go to submitted/)."""
+def collect_zip(
+    course_dir: Path, assignment: str, zip_path: Path, regexp: str, roster: list[str] | None = None
+):
+    """Collect an LMS export into submitted/ (returns a ``safe_zip.ZipReport``).
+
+    The archive is extracted by ``safe_zip.extract_export`` (hostile input: ids only
+    from what the LMS writes, plain files, caps; refusals entry by entry), then
+    nbgrader's zip_collect collects that tree (its own extraction is not used)."""
+    import json
     import re
     import zipfile
 
     from nbgrader.apps.zipcollectapp import ZipCollectApp
+
+    from autograder.classgrade.safe_zip import COLLECT_REGEXP, extract_export
 
     if not zip_path.is_file():
         raise GradeClassError(f"{zip_path}: zip file not found")
@@ -84,20 +94,28 @@ def collect_zip(course_dir: Path, assignment: str, zip_path: Path, regexp: str) 
     missing = {"student_id", "file_id"} - set(compiled.groupindex)
     if missing:
         raise GradeClassError(f"--regexp needs the named groups {sorted(missing)}")
-    archive = course_dir / "downloaded" / assignment / "archive"
-    if archive.exists():
-        shutil.rmtree(archive)
-    archive.mkdir(parents=True)
-    shutil.copy(zip_path, archive / zip_path.name)
-    run_nbgrader_app(
-        ZipCollectApp,
-        course_dir,
-        [
-            "--force",
-            f"--FileNameCollectorPlugin.named_regexp={regexp}",
-            f"--CourseDirectory.assignment_id={assignment}",
-        ],
+    downloaded = course_dir / "downloaded" / assignment
+    for step in ("archive", "extracted"):
+        if (downloaded / step).exists():
+            shutil.rmtree(downloaded / step)
+    try:
+        report = extract_export(zip_path, downloaded / "extracted", regexp, roster)
+    except zipfile.BadZipFile as exc:
+        raise GradeClassError(f"{zip_path}: unreadable zip archive ({exc})") from exc
+    (downloaded / "collect_report.json").write_text(
+        json.dumps(dataclasses.asdict(report), indent=1, ensure_ascii=False)
     )
+    if report.accepted:
+        run_nbgrader_app(
+            ZipCollectApp,
+            course_dir,
+            [
+                "--force",
+                f"--FileNameCollectorPlugin.named_regexp={COLLECT_REGEXP}",
+                f"--CourseDirectory.assignment_id={assignment}",
+            ],
+        )
+    return report
 
 
 def read_folder(folder: Path) -> dict[str, bytes]:
