@@ -96,6 +96,8 @@ Bind = str | os.PathLike | tuple
 #: visible through the venv bind, so ``sandboxed_argv`` hides it under an empty
 #: tmpfs (it holds the reference solution and the checks).
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+#: Top-level packages installed next to it (the fixtures hold the catalog of answers).
+SIBLINGS = ["fixtures", "demo"]
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -293,7 +295,7 @@ def _hidden_dirs(binds: Sequence[tuple[str, str]]) -> list[str]:
         metadata = []
     hidden = []
     for src, dest in binds:
-        for path in [package] + [os.path.join(site, name) for name in metadata]:
+        for path in [package] + [os.path.join(site, name) for name in SIBLINGS + metadata]:
             if path == src or path.startswith(src.rstrip("/") + "/"):
                 inside = os.path.normpath(os.path.join(dest, os.path.relpath(path, src)))
                 if inside not in hidden:
@@ -333,7 +335,6 @@ def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
         "TMPDIR": "/tmp",
         "IPYTHONDIR": SANDBOX_HOME + "/.ipython",
         "MPLCONFIGDIR": SANDBOX_HOME + "/.config/matplotlib",
-        "MPLBACKEND": "Agg",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OPENBLAS_NUM_THREADS": "1",

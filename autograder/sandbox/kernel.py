@@ -4,7 +4,7 @@
 starts an ipykernel under bubblewrap with resource limits
 (``autograder.sandbox.bubblewrap``):
 
-* its kernelspec is fixed (``python -m ipykernel_launcher`` of the grader's
+* its kernelspec is fixed (``python -P -m ipykernel_launcher`` of the grader's
   virtualenv) with ``interrupt_mode = "message"``: a SIGINT to the process
   group would hit bubblewrap itself;
 * the connection uses ZeroMQ ``ipc`` sockets in a private runtime directory
@@ -17,6 +17,8 @@ starts an ipykernel under bubblewrap with resource limits
   student's own files (those nbgrader put next to the notebook, except
   notebooks, which carry the restored hidden tests, and symlinks) are bound
   read-only;
+* no ``MPLBACKEND`` either: ipykernel then selects its inline backend, so plots
+  appear in the autograded notebook, the feedback and the formgrader;
 * its stdout/stderr go to a log file in the runtime directory (capped by the
   file-size limit), never to the grader's terminal.
 
@@ -151,7 +153,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self._runtime_dir, "ipc")
         self.connection_file = os.path.join(self._runtime_dir, "kernel.json")
         self._sandbox_spec = KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            # -P: the cwd (the student's files) is not put first on sys.path, so a
+            # student's ipykernel_launcher.py or zmq.py cannot stand in for the kernel's.
+            argv=[sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="Python 3 (sandbox)",
             language="python",
             interrupt_mode="message",

@@ -63,3 +63,34 @@ def test_huge_kernel_message_is_refused():
     assert max(sizes) < 1024 * 1024
     second = nb.cells[1]
     assert _texts(second) == "small\n" or [o.get("ename") for o in second.outputs] == ["KernelLost"]
+
+
+# -- plots: the kernel keeps ipykernel's inline backend ------------------------------------
+
+PLOT_CELLS = ("plot_curves", "plot_fit")
+
+
+def test_autograded_notebook_shows_the_plots_with_unchanged_verdicts(tmp_path_factory):
+    """Do both plot cells of the perfect sample's autograded notebook carry a PNG, at 10/10?"""
+    from integration.graded_course import POINTS, grade_id, graded_perfect, shared_course
+
+    got, graded_nb = graded_perfect(shared_course(tmp_path_factory))
+    assert got == POINTS
+    plots = {grade_id(cell): cell for cell in graded_nb.cells if grade_id(cell) in PLOT_CELLS}
+    assert sorted(plots) == sorted(PLOT_CELLS)
+    for name, cell in plots.items():
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, (name, [o.output_type for o in cell.outputs])
+        assert len(images[0].data["image/png"]) > 1000  # base64 of a real figure
+
+
+def test_the_worker_keeps_a_non_interactive_backend_and_the_kernel_none():
+    """Is MPLBACKEND left to ipykernel (inline) in the kernel and Agg in the verdict worker?"""
+    assert "MPLBACKEND" not in sandbox.sandbox_env()
+    from autograder.sandbox import remote
+
+    with remote.StudentWorker(call_timeout=5) as worker:
+        worker.load(
+            [("env", "import os\ndef backend():\n    return os.environ.get('MPLBACKEND')\n")]
+        )
+        assert worker.call("backend") == "Agg"
