@@ -102,6 +102,7 @@ def collect_zip(
         report = extract_export(zip_path, downloaded / "extracted", regexp, roster)
     except zipfile.BadZipFile as exc:
         raise GradeClassError(f"{zip_path}: unreadable zip archive ({exc})") from exc
+    downloaded.mkdir(parents=True, exist_ok=True)
     (downloaded / "collect_report.json").write_text(
         json.dumps(dataclasses.asdict(report), indent=1, ensure_ascii=False)
     )

@@ -134,8 +134,9 @@ def extract_export(
                     owner.group("student_id") if owner else None,
                 )
                 continue
-            mode = info.external_attr >> 16
-            if mode and not stat.S_ISREG(mode):
+            # no type bits at all is a plain file (zipfile's writestr, Windows tools)
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind and kind != stat.S_IFREG:
                 report.refuse(name, "a link or special file, not a regular file", sid)
                 continue
             if len(parts) > 2:

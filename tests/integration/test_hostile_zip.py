@@ -147,10 +147,13 @@ def test_zip_collect_gets_only_the_accepted_files(course, tmp_path):
 
 @pytest.mark.slow
 def test_class_command_grades_the_honest_student_beside_the_attacks(course, tmp_path):
-    code, results = gc.grade_class(
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\n" + "\n".join(ROSTER) + "\n")
+    _, results = gc.grade_class(
         ASSIGNMENT,
         course_dir=course,
         zip_path=hostile_export(tmp_path / "m.zip"),
+        roster=roster,
         lms="moodle",
         workers=2,
         timeout=300,
@@ -161,3 +164,6 @@ def test_class_command_grades_the_honest_student_beside_the_attacks(course, tmp_
     assert by_id["u01"].status == gc.GRADED and by_id["u01"].score == FULL
     assert "u99" not in by_id and "u77" not in by_id  # no phantom, no absent student graded
     assert by_id["u03"].score in (0, None)  # its untouched notebook; mode was dropped
+    # the refused students on the roster have no submission: reported, never graded
+    for sid in ("u02", "u04", "u05", "u06"):
+        assert by_id[sid].status == gc.NOT_SUBMITTED and by_id[sid].score in (0, None), sid
