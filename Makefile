@@ -33,12 +33,14 @@ sandbox-check: venv
 	@$(BIN)/python -c "from autograder.sandbox.bubblewrap import require_sandbox; require_sandbox()" \
 	  && echo "sandbox: bubblewrap works"
 
-# The master notebook is built from autograder/reference.py and the text in
-# tools/build_master.py; the release is what nbgrader makes of the master.
+# The master notebook is the truth (edit it in JupyterLab). After an edit: copy its
+# solution code into autograder/assignment/reference.py and check its points and
+# given names (tools/check_master.py); the release is what nbgrader makes of it.
 master: venv
-	$(BIN)/python tools/build_master.py
+	$(BIN)/python tools/sync_reference.py
+	$(BIN)/python tools/check_master.py
 
-release: master
+release: venv
 	$(BIN)/nbgrader generate_assignment one_neuron --force --create
 
 demo: venv sandbox-check

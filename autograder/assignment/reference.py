@@ -1,9 +1,12 @@
-"""Reference solution of the assignment.
+"""Reference solution of the assignment, imported by the checks.
 
-This module is the single source of truth: the solution cells of
-``source/one_neuron/one_neuron.ipynb`` hold exactly the source of these
-functions (``tests/test_notebook_sync.py`` enforces it), and the checks in
-``autograder.assignment.checks`` compare students' answers with them.
+The master notebook ``source/one_neuron/one_neuron.ipynb`` is the truth: every function
+or class defined here that a cell of the master also defines (the answer functions and
+the given ``target``, ``Net``, ``accuracy``) is a copy of that cell's code, docstring
+included (so those docstrings are the notebook's Russian ones). After editing the master,
+``python tools/sync_reference.py`` copies them here; ``tests/notebook/test_notebook_sync.py``
+fails with a unified diff when they drift. The rest (training set-up, ``train``) is the
+checks' own.
 """
 
 import numpy as np
@@ -17,17 +20,17 @@ N_STEPS = 1000
 
 
 def target(x):
-    """The function the neuron learns: f(x) = x > 0."""
+    """Функция, которую учится вычислять нейрон: f(x) = [x > 0]."""
     return np.asarray(x) > 0
 
 
 def random_sample(X, y, fraction=0.8):
-    """Stratified random split into train and test parts.
+    """Стратифицированное случайное разбиение на train и test.
 
-    X: array of shape (n,) or (n, d); y: array of shape (n,) with class labels.
-    From every class present in y, int(fraction * n_class) randomly chosen
-    rows go to train, the rest to test.
-    Returns (X_train, X_test, y_train, y_test).
+    X: массив формы (n,) или (n, d); y: массив меток формы (n,); fraction: доля train.
+    Из каждого класса, который есть в y, в train идут int(fraction * размер класса)
+    случайно выбранных элементов (глобальным генератором np.random), остальные — в test.
+    Возвращает кортеж (X_train, X_test, y_train, y_test); X и y не изменяются.
     """
     X = np.asarray(X)
     y = np.asarray(y)
@@ -41,11 +44,11 @@ def random_sample(X, y, fraction=0.8):
 
 
 def sigmoid(x):
-    """Logistic function 1 / (1 + exp(-x)), elementwise.
+    """Сигмоида 1 / (1 + exp(-x)), поэлементно.
 
-    x: Python number or array of any shape. Returns an array of the same
-    shape (a numpy float for a scalar). Never calls exp on a large positive
-    number, so it neither overflows nor warns.
+    x: число или массив любой формы (в том числе целочисленный).
+    Возвращает число для числа и массив вещественных чисел той же формы для массива;
+    x не изменяется. При |x| <= 1000 не выдаёт предупреждений numpy.
     """
     x = np.asarray(x, dtype=float)
     result = np.empty_like(x)
@@ -57,11 +60,11 @@ def sigmoid(x):
 
 
 def BCELoss(x, y, eps=1e-5):
-    """Binary cross-entropy of every element.
+    """Бинарная кросс-энтропия каждого элемента, без усреднения.
 
-    x: predicted probabilities (any shape); y: labels 0/1 (bool, int or
-    float) of the same shape. Probabilities are clipped to [eps, 1 - eps] so
-    the logarithm stays finite. Returns an array of x's shape.
+    x: вероятности, массив любой формы; y: метки 0/1 той же формы (bool, int или float);
+    eps: перед логарифмом вероятности обрезаются до [eps, 1 - eps].
+    Возвращает массив потерь -(y ln p + (1 - y) ln(1 - p)) формы x; x и y не изменяются.
     """
     p = np.clip(np.asarray(x, dtype=float), eps, 1.0 - eps)
     y = np.asarray(y, dtype=float)
@@ -69,11 +72,12 @@ def BCELoss(x, y, eps=1e-5):
 
 
 def backprop(net, x, y, lr=0.01):
-    """One full-batch gradient step on the mean BCE, updating net in place.
+    """Один шаг градиентного спуска по средней BCE; обновляет net.w и net.b на месте.
 
-    net: object with attributes w, b and net(x) -> probabilities;
-    x: inputs of shape (n,); y: labels of shape (n,); lr: learning rate.
-    dL/dl = dL/dr * dr/dl = r - y, so dL/dw = (r - y) * x and dL/db = r - y.
+    net: объект с числовыми атрибутами w, b; вызов net(x) возвращает вероятности r.
+    x: входы формы (n,); y: метки формы (n,) (bool, int или float); lr: скорость обучения.
+    r = net(x) вычисляется один раз, до изменения параметров. Ничего не возвращает;
+    x и y не изменяются.
     """
     r = net(x)
     error = r - np.asarray(y, dtype=float)
@@ -82,7 +86,7 @@ def backprop(net, x, y, lr=0.01):
 
 
 class Net:
-    """One neuron: l = w * x + b, r = sigmoid(l)."""
+    """Один нейрон: l = w * x + b, r = sigmoid(l)."""
 
     def __init__(self, w=0.5, b=1.0):
         self.w = w
@@ -96,7 +100,7 @@ class Net:
 
 
 def accuracy(probabilities, y):
-    """Share of points where the predicted class (r > 0.5) equals the label."""
+    """Доля точек, где предсказанный класс (r > 0.5) совпал с меткой."""
     return float(np.mean((np.asarray(probabilities) > 0.5) == np.asarray(y, dtype=bool)))
 
 

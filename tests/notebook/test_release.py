@@ -8,21 +8,17 @@ import pytest
 from nbgrader_helpers import (
     ASSIGNMENT,
     RELEASE_NOTEBOOK,
+    ROOT,
     SOURCE_NOTEBOOK,
     copy_course,
+    course_config,
     generate_assignment,
     validate,
 )
 
-from autograder.assignment import checks, reference
+from autograder.assignment import checks, contract, reference
 
-GRADED_CELLS = 6
-ANSWER_FUNCTIONS = [
-    reference.random_sample,
-    reference.sigmoid,
-    reference.BCELoss,
-    reference.backprop,
-]
+ANSWER_FUNCTIONS = [getattr(reference, name) for name in contract.FUNCTIONS]
 FORBIDDEN = ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN", "autograder"] + sorted(
     check.__name__ for check, _ in checks.CHECKS.values()
 )
@@ -37,7 +33,8 @@ def _body_lines(function):
 
 @pytest.fixture(scope="module")
 def release_text():
-    return RELEASE_NOTEBOOK.read_text(encoding="utf-8")
+    """The release file's text, without JupyterLab's "source_hidden" key (not a leak)."""
+    return RELEASE_NOTEBOOK.read_text(encoding="utf-8").replace('"source_hidden"', "")
 
 
 def test_master_validates():
@@ -49,7 +46,7 @@ def test_release_fails_every_graded_cell():
     """Does `nbgrader validate --invert` on the untouched release find no passing graded cell?"""
     release = nbformat.read(RELEASE_NOTEBOOK, as_version=4)
     graded = [cell for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == GRADED_CELLS
+    assert len(graded) == len(contract.GRADED_CELLS)
     assert validate(RELEASE_NOTEBOOK, invert=True) == {}
 
 
@@ -104,4 +101,56 @@ def test_release_keeps_stub_signature(function):
     cells = [cell.source for cell in release.cells if cell.source.startswith(header)]
     assert len(cells) == 1
     assert inspect.getdoc(function).split("\n")[0] in cells[0]
-    assert cells[0].rstrip().endswith("raise NotImplementedError()")
+    stub = course_config(ROOT).ClearSolutions.code_stub["python"].strip().split("\n")[-1]
+    assert cells[0].rstrip().endswith(stub)
+
+
+def test_visible_checks_reach_the_release_collapsed():
+    """Does the release keep the visible-check cell, collapsed, and one call per test cell?"""
+    release = nbformat.read(RELEASE_NOTEBOOK, as_version=4)
+    (cell,) = [c for c in release.cells if c.metadata["nbgrader"]["grade_id"] == "visible_checks"]
+    assert cell.metadata["jupyter"]["source_hidden"] is True
+    for graded in (c for c in release.cells if c.metadata["nbgrader"].get("grade")):
+        assert len(ast.parse(graded.source).body) == 1, graded.metadata["nbgrader"]["grade_id"]
+
+
+def _cell(nb, grade_id):
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell
+
+
+def test_master_edits_survive_regenerate(tmp_path, check_master):
+    """Do a new sentence, consistently changed points and a new visible assertion made in the
+    master survive generate_assignment untouched, and does the release follow them?"""
+    course = copy_course(tmp_path / "course")
+    master_path = course / SOURCE_NOTEBOOK.relative_to(ROOT)
+    nb = nbformat.read(master_path, as_version=4)
+    sentence = "Это предложение добавлено в JupyterLab."
+    _cell(nb, "intro").source += "\n\n" + sentence
+    # BCELoss: 2 -> 3 points in the metadata, the prose and (here, a copy of) the contract.
+    _cell(nb, "test_bce_loss").metadata["nbgrader"]["points"] = 3
+    for grade_id, old, new in [
+        ("loss", "`BCELoss` (2 балла)", "`BCELoss` (3 балла)"),
+        ("intro", "для каждого элемента | 2 |", "для каждого элемента | 3 |"),
+        ("intro", "Всего 10 баллов", "Всего 11 баллов"),
+    ]:
+        assert old in _cell(nb, grade_id).source
+        _cell(nb, grade_id).source = _cell(nb, grade_id).source.replace(old, new)
+    points = dict(contract.POINTS, test_bce_loss=3.0)
+    assertion = 'assert float(sigmoid(0.0)) == 0.5, "sigmoid(0) должна быть ровно 0.5"'
+    test_cell = _cell(nb, "test_sigmoid_values")
+    test_cell.source = assertion + "\n" + test_cell.source
+    assert check_master.points_problems(nb, points) == []
+    assert check_master.points_problems(nb) != []  # the committed contract disagrees
+    nbformat.write(nb, str(master_path))
+    edited = master_path.read_bytes()
+
+    generate_assignment(course)
+
+    assert master_path.read_bytes() == edited, "regenerating must not touch the master"
+    release = nbformat.read(course / RELEASE_NOTEBOOK.relative_to(ROOT), as_version=4)
+    assert _cell(release, "intro").source.endswith(sentence)
+    assert _cell(release, "test_bce_loss").metadata["nbgrader"]["points"] == 3
+    assert check_master.points_problems(release, points) == []
+    visible = _cell(release, "test_sigmoid_values").source
+    assert visible.split("\n")[0] == assertion and "HIDDEN" not in visible

@@ -1,6 +1,6 @@
 """Does the master notebook run top to bottom cleanly, as a student's finished notebook would?
 
-(The visible checks against the catalog of mistakes: tests/test_visible_checks.py.)
+(The visible checks against the catalog: tests/notebook/test_visible_checks.py.)
 """
 
 import re
@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbgrader_helpers import SOURCE_NOTEBOOK
+
+from autograder.assignment import contract
 
 MIN_TEST_ACCURACY = 0.9  # sanity bound on the reference run, not a grading rule
 EVAL_EVERY, N_STEPS = 100, 1000
@@ -78,3 +80,10 @@ def test_plots_are_drawn(executed, cell_id):
         out for out in cell.outputs if out.output_type == "display_data" and "image/png" in out.data
     ]
     assert len(images) == 1
+
+
+@pytest.mark.parametrize("grade_id", sorted(contract.POINTS))
+def test_visible_check_reports_success(executed, grade_id):
+    """Does each test cell's visible check print that it passed (and the hidden part stay silent)?"""
+    (cell,) = [c for c in executed.cells if c.metadata["nbgrader"]["grade_id"] == grade_id]
+    assert "видимые проверки пройдены" in _stdout(executed, cell.id)
