@@ -295,7 +295,12 @@ def _hidden_dirs(binds: Sequence[tuple[str, str]]) -> list[str]:
         metadata = []
     hidden = []
     for src, dest in binds:
-        for path in [package] + [os.path.join(site, name) for name in SIBLINGS + metadata]:
+        siblings = [os.path.join(site, name) for name in SIBLINGS]
+        for path in (
+            [package]
+            + [p for p in siblings if os.path.isdir(p)]
+            + [os.path.join(site, name) for name in metadata]
+        ):
             if path == src or path.startswith(src.rstrip("/") + "/"):
                 inside = os.path.normpath(os.path.join(dest, os.path.relpath(path, src)))
                 if inside not in hidden:

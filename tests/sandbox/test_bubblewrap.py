@@ -561,20 +561,23 @@ def test_package_installed_into_a_bound_dir_is_hidden(tmp_path, monkeypatch):
     package.mkdir(parents=True)
     (package / "reference.py").write_text("SOLUTION = 42\n")
     (site / "one_neuron_autograder-0.1.0.dist-info").mkdir()
+    (site / "fixtures").mkdir()  # the catalog of answers, installed next to it
+    (site / "fixtures" / "catalog.py").write_text("ANSWERS = 1\n")
     (site / "other.py").write_text("VISIBLE = 1\n")
     tmp_path.chmod(0o755)
-    for path in (site, package, site / "one_neuron_autograder-0.1.0.dist-info"):
+    for path in (site, package, site / "fixtures", site / "one_neuron_autograder-0.1.0.dist-info"):
         path.chmod(0o755)
     monkeypatch.setattr(sandbox, "PACKAGE_DIR", str(package))
     result = run_sandboxed(
         f"""
         import os
-        print(sorted(os.listdir({str(package)!r})), sorted(os.listdir({str(site)!r})))
+        print(sorted(os.listdir({str(package)!r})), sorted(os.listdir({str(site / "fixtures")!r})),
+              sorted(os.listdir({str(site)!r})))
     """,
         ro_binds=[site],
     )
     assert result.stdout.strip() == (
-        "[] ['autograder', 'one_neuron_autograder-0.1.0.dist-info', 'other.py']"
+        "[] [] ['autograder', 'fixtures', 'one_neuron_autograder-0.1.0.dist-info', 'other.py']"
     ), result.stderr
     dist_info = run_sandboxed(
         f"import os; print(os.listdir({str(site / 'one_neuron_autograder-0.1.0.dist-info')!r}))",
