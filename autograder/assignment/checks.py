@@ -135,12 +135,23 @@ def _running(what, error_hint=""):
             # The hints name wrong types (math.exp on an array, `-` on bool labels):
             # they only fit a TypeError.
             hint = error_hint if type(exc).__name__ == "TypeError" else ""
+            if type(exc).__name__ == "NameError":  # by name: proxies re-raise it too
+                hint = _NAME_ERROR_HINT
             if hint:
                 detail = detail.rstrip(".")
             raise AssertionError(
                 f"{what}: функция упала с ошибкой {type(exc).__name__}"
                 f"{': ' + detail if detail else ''}{hint}"
             ) from None
+
+
+_NAME_ERROR_HINT = (
+    ". Функция обращается к имени, которого нет там, где её оценивают. Проверяется только "
+    "код ваших ячеек: всё, что функция использует (вспомогательные функции, импорты, "
+    "константы), должно быть определено в ячейке ответа этой функции (или в добавленной вами "
+    "ячейке, если это разрешено в описании задания), а данные блокнота (X, y, X_train, ...) "
+    "функция получает только через аргументы."
+)
 
 
 def _call(fn, what, *args, error_hint="", **kwargs):
@@ -641,7 +652,11 @@ def _check_sigmoid_on(sigmoid, x, what, rtol, atol, scalar):
     inputs = [("x", x64)]
     hint = _overflow_hint(x64, got)
     finite = np.isfinite(got)
-    if hint and np.any(finite) and got.shape == x64.shape:
+    if (
+        hint
+        and got.shape == x64.shape
+        and not np.all(_close(got[finite], reference.sigmoid(x64[finite]), rtol, atol))
+    ):
         mistake = _diagnose(
             got[finite], [(name, np.asarray(v)[finite]) for name, v in _sigmoid_candidates(x64)]
         )

@@ -599,3 +599,16 @@ def test_odd_sigmoid_in_training_fails_cleanly():
         return {**REFERENCE, "sigmoid": lambda x: value}
 
     assert _verdicts_on_odd_values(make, "test_final_accuracy") == {}
+
+
+def test_name_error_explains_the_answer_cells_rule():
+    """A NameError of student code explains, in Russian, where definitions must live."""
+
+    def sigmoid_with_missing_helper(x):
+        return positive_part(x)  # noqa: F821 (the helper the student put elsewhere)
+
+    with pytest.raises(AssertionError) as info:
+        run("test_sigmoid_values", sigmoid=sigmoid_with_missing_helper)
+    message = str(info.value)
+    assert "NameError" in message and "positive_part" in message
+    assert "ячейке ответа" in message and "через аргументы" in message
