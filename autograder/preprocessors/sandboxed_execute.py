@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
@@ -67,14 +67,23 @@ TRUNCATED_MESSAGE = "\n[... вывод обрезан: ячейка вывела
 
 
 def _content_size(value: Any) -> int:
-    """Rough size in characters of a message content (strings only)."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_content_size(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_content_size(v) for v in value)
-    return 0
+    """Size in characters of a message content as JSON writes it: strings, keys,
+    numbers and nesting all count (iterative: a deeply nested content is no problem)."""
+    size, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 2 + 2 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += len(repr(item))
+    return size
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -92,6 +101,11 @@ class SandboxedExecute(Execute):
     max_output_bytes = Integer(
         1_000_000,
         help="Outputs kept per cell while executing; the rest is dropped with a note.",
+    ).tag(config=True)
+
+    max_notebook_output_bytes = Integer(
+        20_000_000,
+        help="Outputs kept for the whole notebook; later outputs are dropped with a note.",
     ).tag(config=True)
 
     max_message_bytes = Integer(
@@ -121,6 +135,7 @@ class SandboxedExecute(Execute):
     def _reset_state(self) -> None:
         self._kernel_lost: str | None = None
         self._output_bytes: dict[int, int] = {}
+        self._notebook_bytes = 0
         self._truncated: set[int] = set()
         self._excluded_names: set[str] = set()
 
@@ -198,34 +213,62 @@ class SandboxedExecute(Execute):
             self.log.debug("kernel already gone: %s", exc)
 
     def process_message(self, msg, cell, cell_index):
+        # Every message comes from the kernel, i.e. from student code: a malformed
+        # one is dropped (nbclient would raise and the submission go ungraded).
+        try:
+            return self._process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            self.log.warning(
+                "cell %d: malformed %r message from the kernel ignored (%s: %s)",
+                cell_index,
+                str(msg.get("msg_type") if isinstance(msg, dict) else type(msg))[:40],
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            return None
+
+    def _process_message(self, msg, cell, cell_index):
         msg_type = msg.get("msg_type")
         content = msg.get("content", {})
-        if msg_type in ("stream", "display_data", "execute_result", "update_display_data"):
+        if not isinstance(content, dict):
+            raise TypeError("content is not an object")
+        if str(msg_type).startswith("comm"):
+            # Widget messages: never shown in feedback, their state is not kept.
+            return None
+        if not isinstance(content.get("execution_count", 0), (int, type(None))):
+            content.pop("execution_count")
+        if msg_type in ("stream", "display_data", "execute_result", "update_display_data", "error"):
             before = self._output_bytes.get(cell_index, 0)
-            used = before + _content_size(content)
-            self._output_bytes[cell_index] = used
-            if used > self.max_output_bytes:
-                room = self.max_output_bytes - before
+            size = _content_size(content)
+            self._output_bytes[cell_index] = before + size
+            self._notebook_bytes += size
+            over_cell = before + size > self.max_output_bytes
+            over_notebook = self._notebook_bytes > self.max_notebook_output_bytes
+            if over_cell or over_notebook:
+                room = 0 if over_notebook else self.max_output_bytes - before
                 if msg_type == "stream" and room > 0 and cell_index not in self._truncated:
                     # Keep the beginning of the stream that overflows.
                     content["text"] = str(content.get("text", ""))[:room]
                     super().process_message(msg, cell, cell_index)
+                elif msg_type == "error" and cell_index not in self._truncated:
+                    # The first error itself is kept (its name, the start of its message).
+                    content["ename"] = str(content.get("ename", ""))[:200]
+                    content["evalue"] = str(content.get("evalue", ""))[: max(room, 200)]
+                    content["traceback"] = []
+                    super().process_message(msg, cell, cell_index)
                 if cell_index not in self._truncated:
                     self._truncated.add(cell_index)
+                    limit = (
+                        self.max_notebook_output_bytes if over_notebook else self.max_output_bytes
+                    )
                     cell.outputs.append(
                         new_output(
-                            "stream",
-                            name="stdout",
-                            text=TRUNCATED_MESSAGE.format(limit=self.max_output_bytes),
+                            "stream", name="stdout", text=TRUNCATED_MESSAGE.format(limit=limit)
                         )
                     )
                 return None
-        elif msg_type == "error":
-            limit = self.max_output_bytes
-            content["evalue"] = str(content.get("evalue", ""))[:limit]
-            content["traceback"] = [
-                str(line)[:limit] for line in content.get("traceback", [])[:200]
-            ]
         return super().process_message(msg, cell, cell_index)
 
 
