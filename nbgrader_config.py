@@ -19,6 +19,7 @@ from autograder.preprocessors.feedback_readable import ReadableFeedback
 from autograder.preprocessors.reject_symlinks import RejectSymlinks
 from autograder.preprocessors.restore_cell_metadata import RestoreCellMetadata
 from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+from autograder.preprocessors.sanitize_outputs import SanitizeOutputs
 from autograder.preprocessors.strip_hidden_tests import StripHiddenTests
 from autograder.preprocessors.trusted_verdict import TrustedVerdict
 
@@ -57,6 +58,7 @@ c.Autograde.autograde_preprocessors = [
     StripHiddenTests,
     SandboxedExecute,
     TrustedVerdict,
+    SanitizeOutputs,  # no active content in the notebook the formgrader shows
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -75,6 +77,7 @@ c.TrustedVerdict.memory_limit = 1024 * 1024 * 1024  # bytes of address space of 
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     StripHiddenTests,
+    SanitizeOutputs,  # no active content in the feedback HTML
     CSSHTMLHeaderPreprocessor,
     ReadableFeedback,
 ]
