@@ -1,32 +1,47 @@
 """HTML report of a class grading run, with PNG plots (matplotlib, Agg backend).
 
-``build_report(results, report_dir)`` writes into ``report_dir``:
+``build_report(results, report_dir, ...)`` writes into ``report_dir``:
 
-- ``index.html``: summary, table per student (status, score, cells, time), plots;
+- ``index.html``: what needs the instructor first (with the reason in view), then
+  every student with roster names, status, score, points per graded cell and
+  links to the student's feedback and log; for each graded cell, the failure
+  messages the class got most often and how many students got each; the plots;
 - ``scores.png``: histogram of total scores of graded students;
 - ``cell_pass_rate.png``: share of graded students with full points, per graded cell;
 - ``statuses.png``: number of students per status;
 - ``time_per_submission.png``: grading time per graded submission;
-- ``report.json``: the data behind every plot (what the tests check).
+- ``report.json``: the data behind every plot and table (what the tests check).
+
+With ``course_dir`` the report also reads, never writes, the course's files:
+``autograded/`` (the verdict messages of failing graded cells; the names of
+cells that a detail calls "cell N"), ``submitted/`` and ``release/`` (an answer
+cell identical to the release's still holds the stub: a notebook with every
+answer cell so is flagged "untouched") and ``feedback/`` (links).
+
+Everything that came from a student (ids, names, file names, messages) is
+HTML-escaped by jinja2's autoescape.
 
 ``summary_text(results, ...)`` is the plain-text summary the command prints.
-
-``results`` are objects with the attributes of
-:class:`autograder.classgrade.results.StudentResult` (student_id, status, detail,
-score, max_score, cells, seconds, seconds_late).
 """
 
 from __future__ import annotations
 
-import html
+import collections
 import json
+import os
+import re
+import urllib.parse
 from pathlib import Path
 
+import jinja2
 import matplotlib
+from markupsafe import Markup, escape
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
+from autograder.assignment import contract
 from autograder.classgrade.results import GRADED, LATE, STATUSES, StudentResult
 
 GRADED_STATUSES = (GRADED, LATE)
@@ -37,6 +52,11 @@ PLOTS = {
     "time_per_submission": "time_per_submission.png",
 }
 STATUS_ORDER = STATUSES
+UNTOUCHED = "untouched notebook: the stub is left in every answer cell"
+# How many different failure messages of one graded cell the report lists.
+TOP_MESSAGES = 5
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_CELL_REF = re.compile(r"\bcell (\d+)( hit the kernel's| \(later cells)")
 
 
 def plot_data(results) -> dict:
@@ -89,9 +109,7 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def draw_plots(data: dict, report_dir: Path) -> dict:
-    paths = {key: report_dir / name for key, name in PLOTS.items()}
-
+def scores_figure(data: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     s = data["scores"]
     edges = s["bin_edges"]
@@ -99,91 +117,378 @@ def draw_plots(data: dict, report_dir: Path) -> dict:
     ax.bar(edges[:-1], s["counts"], width=widths, align="edge", edgecolor="black")
     ax.set_xlabel(f"total score (max {s['max_score']:g})")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_title(f"Scores of {len(s['values'])} graded submissions")
-    _save(fig, paths["scores"])
+    return fig
 
+
+def cell_pass_rate_figure(data: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     names = list(data["cell_pass_rate"])
     rates = [100 * data["cell_pass_rate"][n]["rate"] for n in names]
-    ax.barh(names[::-1], rates[::-1], color="tab:green")
+    ax.barh([_cell_title(n) for n in names][::-1], rates[::-1], color="tab:green")
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of graded students with full points")
     ax.set_title("Pass rate per graded cell")
-    _save(fig, paths["cell_pass_rate"])
+    return fig
 
+
+def statuses_figure(data: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     labels = list(data["statuses"])
     ax.bar(labels, [data["statuses"][k] for k in labels], color="tab:blue")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_title("Status of each student")
     ax.tick_params(axis="x", rotation=30)
-    _save(fig, paths["statuses"])
+    return fig
 
+
+def time_figure(data: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    times = data["time_per_submission"]
-    ordered = sorted(times.items(), key=lambda kv: kv[1])
+    ordered = sorted(data["time_per_submission"].items(), key=lambda kv: kv[1])
     ax.bar(range(len(ordered)), [t for _, t in ordered], color="tab:orange")
     ax.set_xlabel("graded submissions, sorted by time")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_ylabel("seconds (worker wall time)")
     ax.set_title("Grading time per submission")
-    _save(fig, paths["time_per_submission"])
+    return fig
+
+
+FIGURES = {
+    "scores": scores_figure,
+    "cell_pass_rate": cell_pass_rate_figure,
+    "statuses": statuses_figure,
+    "time_per_submission": time_figure,
+}
+
+
+def draw_plots(data: dict, report_dir: Path) -> dict:
+    paths = {key: report_dir / name for key, name in PLOTS.items()}
+    for key, figure in FIGURES.items():
+        _save(figure(data), paths[key])
     return paths
+
+
+def _cell_title(grade_id: str) -> str:
+    """A graded cell with the functions it judges (from the contract), e.g.
+    ``test_backprop (backprop)``; other courses' cells keep their grade_id."""
+    cell = contract.GRADED.get(grade_id)
+    return f"{grade_id} ({', '.join(cell.functions)})" if cell else grade_id
+
+
+def _cell_name(grade_id: str | None) -> str:
+    if grade_id in contract.FUNCTION_OF_ANSWER:
+        return f"answer cell {grade_id} ({contract.FUNCTION_OF_ANSWER[grade_id]})"
+    if grade_id in contract.GRADED:
+        return f"graded cell {_cell_title(grade_id)}"
+    return f"cell {grade_id}" if grade_id else ""
+
+
+def _read_notebook(path: Path) -> dict | None:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return nb if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else None
+
+
+def _grade_id(cell) -> str | None:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    gid = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+class _Course:
+    """Read-only view of the course's files for one assignment."""
+
+    def __init__(self, course_dir: Path, assignment: str):
+        self.dir = Path(course_dir)
+        self.assignment = assignment
+        release = self.dir / "release" / assignment
+        self.notebooks = sorted(p.name for p in release.glob("*.ipynb")) if release.is_dir() else []
+        self.answers: dict[str, dict[str, str]] = {}  # notebook -> answer grade_id -> source
+        for name in self.notebooks:
+            nb = _read_notebook(release / name) or {"cells": []}
+            self.answers[name] = {
+                _grade_id(c): _source(c).strip()
+                for c in nb["cells"]
+                if _grade_id(c) and (c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+            }
+
+    def student_file(self, kind: str, student: str, name: str) -> Path:
+        return self.dir / kind / student / self.assignment / name
+
+    def untouched(self, student: str) -> list[str]:
+        """Answer cells (grade_ids) whose source is still the release's stub."""
+        stubs = []
+        for name in self.notebooks:
+            nb = _read_notebook(self.student_file("submitted", student, name))
+            if nb is None:
+                continue
+            sources = {_grade_id(c): _source(c).strip() for c in nb["cells"] if _grade_id(c)}
+            stubs += [gid for gid, src in self.answers[name].items() if sources.get(gid) == src]
+        return stubs
+
+    def failures(self, student: str) -> dict[str, str]:
+        """grade_id -> the verdict's message, for each failing graded cell."""
+        found = {}
+        for name in self.notebooks:
+            nb = _read_notebook(self.student_file("autograded", student, name))
+            for cell in (nb or {"cells": []})["cells"]:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if not (isinstance(meta, dict) and meta.get("grade") and not meta.get("solution")):
+                    continue
+                for out in cell.get("outputs", []) or []:
+                    if isinstance(out, dict) and out.get("output_type") == "error":
+                        found[_grade_id(cell)] = str(out.get("evalue") or out.get("ename") or "")
+                        break
+        return found
+
+    def name_cells(self, student: str, detail: str) -> str:
+        """ "cell 14 hit ..." -> "cell 14 (answer cell sigmoid (sigmoid)) hit ..."."""
+        if not detail or not self.notebooks:
+            return detail
+        nb = _read_notebook(self.student_file("autograded", student, self.notebooks[0]))
+        if nb is None:
+            return detail
+
+        def named(match: re.Match) -> str:
+            index = int(match.group(1))
+            if index >= len(nb["cells"]):
+                return match.group(0)
+            label = _cell_name(_grade_id(nb["cells"][index]))
+            return f"cell {index} ({label}){match.group(2)}" if label else match.group(0)
+
+        return _CELL_REF.sub(named, detail)
+
+    def links(self, student: str, report_dir: Path) -> list[tuple[str, str]]:
+        """(label, relative URL) of the student's feedback pages and log."""
+        targets = [
+            (
+                f"feedback{'' if len(self.notebooks) == 1 else ' ' + n}",
+                self.student_file("feedback", student, n[: -len(".ipynb")] + ".html"),
+            )
+            for n in self.notebooks
+        ]
+        targets.append(("log", report_dir / "logs" / f"{student}.log"))
+        return [
+            (label, urllib.parse.quote(Path(os.path.relpath(path, report_dir)).as_posix()))
+            for label, path in targets
+            if path.is_file()
+        ]
+
+
+def _message_key(message: str) -> str:
+    """The first line of a message with its numbers blanked, so that messages
+    differing only in the values they quote count as one mistake."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return _NUMBER.sub("…", first)
+
+
+def student_rows(results, report_dir: Path, course: _Course | None, people: dict) -> list[dict]:
+    """One dict per student, those needing attention first."""
+    rows = []
+    for r in results:
+        person = people.get(r.student_id)
+        name = getattr(person, "name", "") if person is not None else ""
+        detail = course.name_cells(r.student_id, r.detail) if course else r.detail
+        stubs = course.untouched(r.student_id) if course and r.score is not None else []
+        all_stubbed = bool(stubs) and len(stubs) == sum(len(a) for a in course.answers.values())
+        reasons = []
+        if r.needs_instructor:
+            reasons.append(f"{r.status}: {detail}" if detail else r.status)
+        if not r.on_roster:
+            reasons.append("not on the roster (check the student id)")
+        if all_stubbed and not r.score:
+            reasons.append(UNTOUCHED)
+        notes = []
+        if detail and not r.needs_instructor:
+            notes.append(detail)
+        if stubs and not all_stubbed:
+            names = [contract.FUNCTION_OF_ANSWER.get(g, g) for g in stubs]
+            notes.append("stub left in: " + ", ".join(names))
+        if r.status == LATE:
+            notes.append(f"late by {r.seconds_late / 3600:.1f} h")
+        rows.append(
+            {
+                "student_id": r.student_id,
+                "name": name,
+                "status": r.status,
+                "attention": "; ".join(reasons),
+                "notes": "; ".join(notes),
+                "score": r.score,
+                "max_score": r.max_score,
+                "graded": r.score is not None,
+                "cells": {k: v[0] for k, v in r.cells.items()} if r.score is not None else {},
+                "seconds": r.seconds,
+                "links": course.links(r.student_id, report_dir) if course else [],
+                "failures": course.failures(r.student_id) if course and r.score is not None else {},
+                "untouched": all_stubbed,
+            }
+        )
+    rows.sort(key=lambda row: (not row["attention"], (row["name"] or row["student_id"]).lower()))
+    return rows
+
+
+def failure_summary(rows: list[dict], cell_names: list[str]) -> list[dict]:
+    """Per graded cell: how many graded students failed it and the most common
+    messages (untouched notebooks are left out: they fail everything alike)."""
+    summary = []
+    for gid in cell_names:
+        messages = [
+            row["failures"][gid] for row in rows if gid in row["failures"] and not row["untouched"]
+        ]
+        counted = collections.Counter(_message_key(m) for m in messages)
+        examples = {}
+        for m in messages:
+            examples.setdefault(_message_key(m), m.strip().splitlines()[0] if m.strip() else "")
+        summary.append(
+            {
+                "grade_id": gid,
+                "title": _cell_title(gid),
+                "failed": len(messages),
+                "messages": [
+                    {"count": n, "message": examples[key]}
+                    for key, n in counted.most_common(TOP_MESSAGES)
+                ],
+            }
+        )
+    return summary
+
+
+def _breakable(name: str) -> Markup:
+    """A grade_id that may wrap after its underscores (narrow score columns)."""
+    return escape(name).replace("_", Markup("_<wbr>"))
 
 
 def _fmt(x, digits=2):
     return "" if x is None else f"{x:.{digits}f}".rstrip("0").rstrip(".")
 
 
-def render_html(results, data: dict, assignment: str) -> str:
-    esc = html.escape
-    cell_names = list(data["cell_pass_rate"])
-    rows = []
-    for r in sorted(results, key=lambda r: r.student_id):
-        cells = "".join(
-            f"<td>{_fmt(r.cells[n][0]) if n in r.cells else ''}</td>" for n in cell_names
-        )
-        cls = "bad" if r.needs_instructor else ""
-        rows.append(
-            f"<tr class='{cls}'><td>{esc(r.student_id)}</td><td>{esc(r.status)}</td>"
-            f"<td>{_fmt(r.score)}</td><td>{_fmt(r.max_score)}</td>{cells}"
-            f"<td>{_fmt(r.seconds, 1)}</td><td>{esc(r.detail or '')}</td></tr>"
-        )
-    header = "".join(f"<th>{esc(n)}</th>" for n in cell_names)
-    statuses = ", ".join(f"{v} {esc(k)}" for k, v in data["statuses"].items())
-    plots = "".join(f"<img src='{name}' alt='{key}'>" for key, name in PLOTS.items())
-    return f"""<!DOCTYPE html>
+_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Grading report: {esc(assignment)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Grading report: {{ assignment }}</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px; }}
-tr.bad {{ background: #fdd; }} img {{ margin: 4px; border: 1px solid #eee; }}
+body { font-family: sans-serif; margin: 1.5em; max-width: 100%; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+td, th { border: 1px solid #ccc; padding: 2px 5px; vertical-align: top;
+         overflow-wrap: anywhere; word-break: break-word; }
+th { background: #f3f3f3; font-size: 90%; }
+tr.attention { background: #fdd; }
+td.reason { color: #900; }
+td.num { text-align: right; }
+.warning { border: 2px solid #c60; background: #fff4e0; padding: .5em; }
+.plots { display: flex; flex-wrap: wrap; gap: 8px; }
+.plots img { max-width: 100%; height: auto; border: 1px solid #eee; }
+col.student { width: 13%; } col.status { width: 8%; } col.reason { width: 27%; }
+col.score { width: 5%; } col.links { width: 7%; } col.notes { width: 12%; }
 </style></head><body>
-<h1>Grading report: {esc(assignment)}</h1>
-<p>{data["n_students"]} students: {statuses}.</p>
-<div>{plots}</div>
+<h1>Grading report: {{ assignment }}</h1>
+<p id="summary">{{ data.n_students }} students:
+{% for status, n in data.statuses.items() %}{{ n }} {{ status }}{{ ", " if not loop.last }}{% endfor %}.
+{{ attention_count }} need attention.</p>
+{% for warning in warnings %}<p class="warning">{{ warning }}</p>{% endfor %}
 <h2>Students</h2>
-<table><tr><th>student</th><th>status</th><th>score</th><th>max</th>{header}
-<th>seconds</th><th>detail</th></tr>
-{"".join(rows)}
-</table></body></html>
+<table id="students">
+<colgroup><col class="student"><col class="status"><col class="reason"><col class="score">
+{% for _ in cell_names %}<col>{% endfor %}<col class="notes"><col class="links"></colgroup>
+<tr><th>student</th><th>status</th><th>needs attention because</th><th>score</th>
+{% for gid in cell_names %}<th title="{{ titles[gid] }}">{{ breakable(gid) }}</th>{% endfor %}
+<th>notes</th><th>files</th></tr>
+{% for row in rows %}
+<tr class="{{ 'attention' if row.attention else '' }}" data-student="{{ row.student_id }}">
+<td>{% if row.name %}{{ row.name }}<br><small>{{ row.student_id }}</small>{% else %}{{ row.student_id }}{% endif %}</td>
+<td>{{ row.status }}</td>
+<td class="reason">{{ row.attention }}</td>
+<td class="num">{{ fmt(row.score) }}{% if row.score is not none %} / {{ fmt(row.max_score) }}{% endif %}</td>
+{% for gid in cell_names %}<td class="num" title="{{ row.failures.get(gid, '') }}">{{ fmt(row.cells.get(gid)) }}</td>{% endfor %}
+<td>{{ row.notes }}</td>
+<td>{% for label, url in row.links %}<a href="{{ url }}">{{ label }}</a>{{ "<br>"|safe if not loop.last }}{% endfor %}</td>
+</tr>
+{% endfor %}
+</table>
+<h2>What the class struggles with</h2>
+{% if untouched_count %}<p>{{ untouched_count }} untouched notebook(s) not counted here.</p>{% endif %}
+{% for cell in failures %}
+<h3>{{ cell.title }}: {{ cell.failed }} of {{ graded_count }} graded students failed</h3>
+{% if cell.messages %}<table class="failures"><colgroup><col style="width: 8%"><col></colgroup>
+<tr><th>students</th><th>message (numbers vary between students)</th></tr>
+{% for m in cell.messages %}<tr><td class="num">{{ m.count }}</td><td>{{ m.message }}</td></tr>{% endfor %}
+</table>{% endif %}
+{% endfor %}
+<h2>Plots</h2>
+<div class="plots">{% for key, name in plots.items() %}<img src="{{ name }}" alt="{{ key }}">{% endfor %}</div>
+</body></html>
 """
+)
 
 
-def build_report(results, report_dir, assignment: str = "one_neuron") -> Path:
-    """Write index.html, the PNG plots and report.json; return index.html's path."""
-    report_dir = Path(report_dir)
+def render_html(
+    results, data: dict, assignment: str, rows: list[dict], failures: list[dict], warnings
+) -> str:
+    cell_names = [f["grade_id"] for f in failures]
+    return _TEMPLATE.render(
+        assignment=assignment,
+        data=data,
+        rows=rows,
+        cell_names=cell_names,
+        titles={gid: _cell_title(gid) for gid in cell_names},
+        failures=failures,
+        graded_count=sum(1 for row in rows if row["graded"] and not row["untouched"]),
+        untouched_count=sum(1 for row in rows if row["untouched"]),
+        attention_count=sum(1 for row in rows if row["attention"]),
+        warnings=list(warnings),
+        plots=PLOTS,
+        fmt=_fmt,
+        breakable=_breakable,
+    )
+
+
+def build_report(
+    results,
+    report_dir,
+    assignment: str = contract.ASSIGNMENT,
+    *,
+    course_dir: Path | str | None = None,
+    people: dict | None = None,
+    warnings: list[str] | tuple[str, ...] = (),
+) -> Path:
+    """Write index.html, the PNG plots and report.json; return index.html's path.
+
+    ``people``: student id -> an object with a ``name`` (e.g.
+    :class:`autograder.classgrade.export.Person`); ``warnings`` are shown on top."""
+    report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
+    course = _Course(Path(course_dir), assignment) if course_dir is not None else None
     data = plot_data(results)
+    rows = student_rows(results, report_dir, course, people or {})
+    cell_names = list(data["cell_pass_rate"])
+    failures = failure_summary(rows, cell_names)
     draw_plots(data, report_dir)
-    (report_dir / "report.json").write_text(json.dumps(data, indent=1))
+    saved = dict(data, students=rows, failures=failures, warnings=list(warnings))
+    (report_dir / "report.json").write_text(json.dumps(saved, indent=1, ensure_ascii=False))
     index = report_dir / "index.html"
-    index.write_text(render_html(results, data, assignment), encoding="utf-8")
+    index.write_text(
+        render_html(results, data, assignment, rows, failures, warnings), encoding="utf-8"
+    )
     return index
 
 
 def summary_text(
-    results: list[StudentResult], grades_csv: Path, report_dir: Path | None, with_roster: bool
+    results: list[StudentResult],
+    grades_csv: Path,
+    report_dir: Path | None,
+    with_roster: bool,
+    warnings: list[str] | tuple[str, ...] = (),
 ) -> str:
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     lines = ["", "Summary: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
@@ -200,6 +505,7 @@ def summary_text(
     late = [r for r in results if r.status == LATE]
     for r in late:
         lines.append(f"  {r.student_id}: late by {r.seconds_late / 3600:.1f} h (graded)")
+    lines.extend(warnings)
     lines.append(f"Grades: {grades_csv}")
     if report_dir is not None:
         lines.append(f"Report: {report_dir / 'index.html'}")

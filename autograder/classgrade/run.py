@@ -43,15 +43,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autograder.assignment.contract import ASSIGNMENT
+from autograder.classgrade import database
 from autograder.classgrade.app import check_sandbox, make_app
 from autograder.classgrade.collect import LMS_REGEXPS, collect_zip, import_roster, read_folder
+from autograder.classgrade.export import export_warnings, read_people, write_exports
 from autograder.classgrade.gradebook import (
-    assignment_gradebook,
     describe_submission,
     ensure_assignment,
     forget_submission,
     merge_submission,
-    sqlite_path,
     store_outputs,
 )
 from autograder.classgrade.pool import grade_in_workers
@@ -92,6 +92,7 @@ def grade_class(
     roster: Path | None = None,
     duedate: str | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     timeout: float = 120.0,
     students: list[str] | None = None,
     unsafe: bool = False,
@@ -105,7 +106,6 @@ def grade_class(
 
     Raises :class:`GradeClassError` on a usage or set-up problem."""
     from nbgrader.api import Gradebook
-    from nbgrader.plugins.export import CsvExportPlugin
 
     course_dir = Path(course_dir).resolve()
     report_dir = (course_dir / report_dir).resolve()
@@ -127,12 +127,12 @@ def grade_class(
 
     app = make_app(course_dir)
     app.coursedir.assignment_id = assignment
-    check_sandbox(app, unsafe)
-    main_db = sqlite_path(app.coursedir.db_url)
-    if not main_db.is_absolute():
-        main_db = course_dir / main_db
-
-    ensure_assignment(app, assignment, log)
+    if not scheduler:  # with a scheduler, the workers check their own sandbox
+        check_sandbox(app, unsafe)
+    if database.is_sqlite(app.coursedir.db_url):
+        ensure_assignment(app, assignment, log)
+    else:  # a database server: the schema is created here, once, before any task
+        database.prepare_server_gradebook(app.coursedir.db_url, app.coursedir.course_id, assignment)
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
         notebook_names = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         if duedate:
@@ -148,7 +148,9 @@ def grade_class(
     if roster is not None:
         roster_ids = import_roster(course_dir, Path(roster).resolve())
     if zip_path is not None:
-        collect_zip(course_dir, assignment, Path(zip_path).resolve(), regexp or LMS_REGEXPS[lms])
+        collect_zip(
+            course_dir, assignment, Path(zip_path).resolve(), regexp or LMS_REGEXPS[lms], roster_ids
+        )
 
     submitted = course_dir / app.coursedir.submitted_directory
     found = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
@@ -197,7 +199,9 @@ def grade_class(
                 forget_submission(gb, assignment, sid, course_dir, app)
         if to_grade:
             course = course_snapshot(
-                course_dir, assignment, assignment_gradebook(main_db, app.coursedir.course_id)
+                course_dir,
+                assignment,
+                database.task_gradebook(app.coursedir.db_url, app.coursedir.course_id, course_dir),
             )
             bar = _progress(len(to_grade))
 
@@ -249,21 +253,38 @@ def grade_class(
 
             scratch = Path(tempfile.mkdtemp(prefix="classgrade-"))
             try:
-                grade_in_workers(
-                    tasks(),
-                    course,
-                    workers=min(workers, len(to_grade)),
-                    timeout=timeout,
-                    scratch=scratch,
-                    log_dir=log_dir,
-                    on_result=on_result,
-                )
+                if scheduler:
+                    from autograder.classgrade.distributed import grade_in_dask
+
+                    database.check_no_secret(app.coursedir.db_url, course.files)
+                    grade_in_dask(
+                        tasks(),
+                        course,
+                        scheduler=scheduler,
+                        timeout=timeout,
+                        unsafe=unsafe,
+                        spool_dir=report_dir / "spool",
+                        on_result=on_result,
+                        log=log,
+                    )
+                else:
+                    grade_in_workers(
+                        tasks(),
+                        course,
+                        workers=min(workers, len(to_grade)),
+                        timeout=timeout,
+                        scratch=scratch,
+                        log_dir=log_dir,
+                        on_result=on_result,
+                    )
             finally:
                 bar.close()
                 shutil.rmtree(scratch, ignore_errors=True)
 
-        exporter = CsvExportPlugin(to=str(grades_csv))
-        exporter.export(gb)
+        people = read_people(gb)
+        record = gb.find_assignment(assignment)
+        due, max_score = record.duedate, record.max_score
+        graded_cells = [cell.name for nb in record.notebooks for cell in nb.grade_cells]
 
     # Students not re-graded this time (--student) keep their last results.
     results_file = report_dir / "results.json"
@@ -291,14 +312,29 @@ def grade_class(
             indent=1,
         )
     )
+    exports = write_exports(
+        final, grades_csv, people, assignment=assignment, cells=graded_cells, max_score=max_score
+    )
+    warnings = export_warnings(final, due, exports)
     if report:
         from autograder.classgrade.report import build_report
 
-        build_report(final, report_dir, assignment=assignment)
+        build_report(
+            final,
+            report_dir,
+            assignment=assignment,
+            course_dir=course_dir,
+            people=people,
+            warnings=warnings,
+        )
 
     from autograder.classgrade.report import summary_text
 
     attention = [r for r in final if r.needs_instructor]
     strangers = [r for r in final if roster_ids is not None and not r.on_roster]
-    log(summary_text(final, grades_csv, report_dir if report else None, roster_ids is not None))
+    log(
+        summary_text(
+            final, grades_csv, report_dir if report else None, roster_ids is not None, warnings
+        )
+    )
     return (EXIT_ATTENTION if attention or strangers else EXIT_OK), final

@@ -28,6 +28,7 @@ import io
 import re
 
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 WRAP_CSS = """
 /* Long check messages and code wrap instead of running past the box (feedback). */
@@ -74,7 +75,9 @@ def tex_to_svg(tex: str, size: float = FONT_SIZE) -> bytes | None:
 
 
 def _image(tex: str, display: bool) -> str | None:
-    svg = tex_to_svg(tex, FONT_SIZE * (1.2 if display else 1.0))
+    # displayed fractions at full size, as TeX sets them in display style
+    drawn = re.sub(r"\\frac(?![a-zA-Z])", r"\\dfrac", tex) if display else tex
+    svg = tex_to_svg(drawn, FONT_SIZE * (1.1 if display else 1.0))
     if svg is None:
         return None
     src = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
@@ -95,6 +98,10 @@ def render_math(markdown: str) -> str:
 
 class ReadableFeedback(Preprocessor):
     """Wrapping CSS and offline formulas for the feedback HTML."""
+
+    # nbconvert's preprocessors are off unless enabled; nbgrader registers the
+    # configured ones without enabling them.
+    enabled = Bool(True, help="Whether to run this preprocessor").tag(config=True)
 
     def preprocess(self, nb, resources):
         inlining = resources.setdefault("inlining", {})
