@@ -30,14 +30,23 @@ def test_notebook_problem_names_the_problem(tmp_path, raw, problem):
     assert problem in precheck.notebook_problem(path)
 
 
+SIGMOID_ANSWER = {
+    "grade": False,
+    "solution": True,
+    "locked": False,
+    "grade_id": "sigmoid",
+    "schema_version": 3,
+}
+
+
 @pytest.mark.parametrize(
     "cells, note",
     [
-        ([{"id": "a"}, {"id": "a"}], "duplicate cell id 'a'"),
+        ([{"id": "a", "metadata": {}}, {"id": "a", "metadata": {}}], "duplicate cell id 'a'"),
         (
             [
-                {"id": "a", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
-                {"id": "b", "metadata": {"nbgrader": {"grade_id": "sigmoid"}}},
+                {"id": "a", "metadata": {"nbgrader": SIGMOID_ANSWER}},
+                {"id": "b", "metadata": {"nbgrader": SIGMOID_ANSWER}},
             ],
             "duplicate grade_id 'sigmoid'",
         ),
@@ -46,6 +55,10 @@ def test_notebook_problem_names_the_problem(tmp_path, raw, problem):
 def test_duplicate_ids_are_noted_not_fatal(tmp_path, cells, note):
     """Duplicates are graded (nbgrader and RestoreCellMetadata cope) but reported."""
     path = tmp_path / "one_neuron.ipynb"
+    cells = [
+        {"cell_type": "code", "source": "", "outputs": [], "execution_count": None, **c}
+        for c in cells
+    ]
     path.write_text(json.dumps({"nbformat": 4, "cells": cells}))
     assert precheck.notebook_problem(path) == ""
     assert any(note in text for text in precheck.notebook_notes(path))
