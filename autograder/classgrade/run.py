@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autograder.assignment.contract import ASSIGNMENT
-from autograder.classgrade import database
+from autograder.classgrade import database, lateness
 from autograder.classgrade.app import check_sandbox, make_app
 from autograder.classgrade.collect import LMS_REGEXPS, collect_zip, import_roster, read_folder
 from autograder.classgrade.export import export_warnings, read_people, write_exports
@@ -240,6 +240,8 @@ def grade_class(
                         counts[r.status] = counts.get(r.status, 0) + 1
                 bar.set_postfix_str(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
+            inbound = lateness.exchange_inbound(app)
+
             def tasks():
                 for sid in to_grade:
                     try:
@@ -249,6 +251,18 @@ def grade_class(
                         forget_submission(gb, assignment, sid, course_dir, app)
                         bar.update(1)
                         continue
+                    # lateness from the LMS or the exchange, not the student's timestamp.txt
+                    late = lateness.judge(
+                        course_dir,
+                        assignment,
+                        sid,
+                        submitted / sid / assignment,
+                        files,
+                        notebook_names,
+                        inbound,
+                    )
+                    files = late.apply(files)
+                    results[sid].detail = "; ".join(filter(None, [results[sid].detail, late.note]))
                     yield GradingTask(sid, assignment, files, feedback)
 
             scratch = Path(tempfile.mkdtemp(prefix="classgrade-"))
