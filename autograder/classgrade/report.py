@@ -507,6 +507,10 @@ def summary_text(
         lines.append(f"  {r.student_id}: late by {r.seconds_late / 3600:.1f} h (graded)")
     lines.extend(warnings)
     lines.append(f"Grades: {grades_csv}")
+    for lms in ("moodle", "canvas"):
+        upload = Path(grades_csv).with_name(f"{Path(grades_csv).stem}-{lms}.csv")
+        if upload.is_file():
+            lines.append(f"  {lms.capitalize()} grade import: {upload}")
     if report_dir is not None:
         lines.append(f"Report: {report_dir / 'index.html'}")
     return "\n".join(lines)

@@ -148,3 +148,32 @@ def test_read_people_from_a_real_gradebook(tmp_path):
     assert people["s1"] == Person("s1", "Анна", "Иванова", "a@x", "7")
     assert people["s1"].name == "Анна Иванова"
     assert people["s2"] == Person("s2") and people["s2"].name == ""
+
+
+@pytest.mark.slow
+def test_a_real_class_run_writes_status_and_lms_files(tmp_path_factory):
+    """The class command on the small class (tests/browser/small_class.py): the
+    renamed notebook is 'not graded' with its reason, the LMS files hold no 0 for it."""
+    from browser.small_class import graded_class
+
+    course, _, results = graded_class(tmp_path_factory)
+    table = by_id(read(course / "grades.csv"))
+    assert table["s006"]["status"] == "not graded" and table["s006"]["score"] == ""
+    assert "missing notebook" in table["s006"]["reason"]
+    assert table["s007"]["status"] == "not graded" and "not submitted" in table["s007"]["reason"]
+    assert table["s002"]["status"] == "graded" and table["s002"]["score"] == "0"  # a real zero
+    assert table["s003"]["status"] == "late" and float(table["s003"]["hours_late"]) > 0
+    assert table["s001"]["first_name"] == "Анна" and table["s001"]["score"] == "10"
+    scores = {r.student_id: r.score for r in results}
+    for sid, row in table.items():
+        if row["score"]:
+            assert float(row["score"]) == scores[sid]
+    moodle = by_id(read(course / "grades-moodle.csv"), "Email address")
+    assert moodle["s006@students.example.org"]["one_neuron"] == ""
+    assert moodle["s001@students.example.org"]["one_neuron"] == "10"
+    assert "s099" not in str(moodle) and len(moodle) == 6  # s007 has no email, s099 no roster row
+    canvas = read(course / "grades-canvas.csv")
+    assert canvas[1] == ["Points Possible", "", "", "", "", "10"]
+    assert {row[1]: row[-1] for row in canvas[2:]}["1006"] == ""
+    warnings = (course / "reports" / "report.json").read_text()
+    assert "lateness cannot be judged for: s004" in warnings
