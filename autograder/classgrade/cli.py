@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duedate", help="due date, as for 'nbgrader db assignment add --duedate'")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster of this scheduler (tcp://host:8786 or tls://...) "
+        "instead of local worker processes",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=120.0,
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             roster=args.roster,
             duedate=args.duedate,
             workers=args.workers,
+            scheduler=args.scheduler,
             timeout=args.timeout,
             students=args.students,
             unsafe=args.unsafe,
