@@ -56,8 +56,20 @@ grade: venv sandbox-check
 	  case $$status in 0) ;; 1) echo "class command exit status 1: something needs the instructor (see the summary)" >&2;; \
 	  *) echo "class command exit status $$status: usage or set-up error" >&2;; esac; exit $$status
 
+# The browser tests drive Debian's headless Chromium through chromium-driver
+# (selenium, pinned in pyproject.toml): install both when missing, then check
+# that the driver starts the browser.
+.PHONY: browser-check
+browser-check: venv
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo "chromium or chromedriver is missing: installing the Debian packages 'chromium chromium-driver'"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q chromium chromium-driver >/dev/null; \
+	  else echo "cannot install chromium: run 'apt-get install chromium chromium-driver' as root" >&2; exit 1; fi; }
+	@chromedriver --version >/dev/null && echo "browser: $$(chromium --version 2>/dev/null)"
+
 # The whole suite (what CI runs), lint and format included.
-test: venv sandbox-check lint
+test: venv sandbox-check browser-check lint
 	$(BIN)/python -m pytest
 
 # The fast part for development: no whole-class runs, browser or servers.
