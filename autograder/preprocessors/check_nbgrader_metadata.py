@@ -17,6 +17,7 @@ same notebook and reports it as "invalid notebook" with that reason.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jsonschema
@@ -37,7 +38,17 @@ def _text(value: Any) -> bool:
     )
 
 
-def _cell_problem(cell: Any, schema: dict) -> str:
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    """nbgrader's metadata schema, checked and compiled once per process
+    (``jsonschema.validate`` does both again for every cell: ~1 ms each)."""
+    schema = MetadataValidator().schema
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _cell_problem(cell: Any, validator: jsonschema.protocols.Validator) -> str:
     if not isinstance(cell, dict):
         return f"is a {type(cell).__name__}, not an object"
     if cell.get("cell_type") not in CELL_TYPES:
@@ -61,11 +72,11 @@ def _cell_problem(cell: Any, schema: dict) -> str:
             f"has nbgrader schema_version {repr(version)[:40]} "
             f"(this nbgrader takes only {SCHEMA_VERSION})"
         )
-    try:
-        jsonschema.validate(nbg, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "nbgrader"
-        return f"has invalid nbgrader metadata at {where}: {exc.message[:200]}"
+    # the error jsonschema.validate would raise
+    error = jsonschema.exceptions.best_match(validator.iter_errors(nbg))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "nbgrader"
+        return f"has invalid nbgrader metadata at {where}: {error.message[:200]}"
     return ""
 
 
@@ -78,9 +89,9 @@ def notebook_metadata_problem(nb: Any) -> str:
     cells = nb.get("cells")
     if not isinstance(cells, list):
         return "not a notebook (no list of cells)"
-    schema = MetadataValidator().schema
+    validator = _validator()
     for index, cell in enumerate(cells):
-        problem = _cell_problem(cell, schema)
+        problem = _cell_problem(cell, validator)
         if problem:
             return f"cell {index} {problem}"
     return ""
