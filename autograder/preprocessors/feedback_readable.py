@@ -23,6 +23,7 @@ the alt text is escaped), so a student's markdown gains nothing here.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import re
@@ -55,6 +56,9 @@ _TEX_FIXES = (
 FONT_SIZE = 11  # points: close to the 14 px body text of nbgrader's feedback page
 
 
+# The released notebook's formulas are the same for every student: one process
+# grading a class draws each once (the SVG depends on the formula's text alone).
+@functools.lru_cache(maxsize=1024)
 def tex_to_svg(tex: str, size: float = FONT_SIZE) -> bytes | None:
     """SVG of a TeX formula (matplotlib mathtext), or None if mathtext cannot parse it."""
     import matplotlib
