@@ -91,6 +91,7 @@ def _copy_rows(src_url: str, dst_url: str, with_students: bool) -> None:
             for table in tables:
                 table.create(d, checkfirst=True)
             for table in tables:
+                # the source's own row order (nbgrader lists cells in it)
                 rows = [dict(r._mapping) for r in s.execute(table.select())]
                 if rows:
                     d.execute(table.insert(), rows)
