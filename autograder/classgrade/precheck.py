@@ -27,6 +27,13 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
         )
     if not folder.is_dir():
         return MISSING, f"{folder}: no submission folder"
+    # A FIFO would block the grader that opens it; nothing here is opened.
+    from autograder.classgrade.special_files import find_special_files, read_regular
+
+    special = find_special_files(folder)
+    if special:
+        names = ", ".join(str(p.relative_to(folder)) for p in special)
+        return INVALID, f"{folder}: FIFOs, sockets and devices are not allowed: {names}"
     problems, notes = [], []
     for name in notebook_names:
         path = folder / f"{name}.ipynb"
@@ -45,7 +52,10 @@ def check_submission(folder: Path, notebook_names: list[str]) -> tuple[str | Non
     if stamp.exists():
         from nbgrader.utils import parse_utc
 
-        text = stamp.read_text(errors="replace").strip()
+        try:
+            text = read_regular(stamp, 200).decode(errors="replace").strip()
+        except OSError as exc:
+            return INVALID, f"{stamp}: unreadable timestamp ({exc.strerror or exc})"
         if text:
             try:
                 parse_utc(text)
