@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from autograder.assignment.contract import ASSIGNMENT, NOTEBOOK  # noqa: E402
 
@@ -48,9 +50,28 @@ def best(fn, repeat: int = 7, number: int = 1) -> float:
     return min(times)
 
 
+KERNEL_PROGRAM = """
+import nbformat.v4 as v4
+from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+code = {code}
+if code is not None:
+    nb = v4.new_notebook(cells=[v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {{"name": "python3", "display_name": "Python 3"}}
+    SandboxedExecute(timeout=120).preprocess(nb, {{"metadata": {{"path": "/tmp"}}}})
+    assert not any(o.get("output_type") == "error" for o in nb.cells[0].outputs), nb
+"""
+
+
 def python_start(code: str, repeat: int = 5) -> float:
-    """Best wall seconds of ``python -c code`` (a fresh interpreter)."""
-    return best(lambda: subprocess.run([sys.executable, "-c", code], check=True), repeat)
+    """Least CPU seconds (user + system) of ``python -c code`` (a fresh interpreter):
+    CPU time, unlike wall time, barely depends on the other work on the machine."""
+    cpu = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return min(cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
+    import jsonschema
     import numpy as np
+    from nbgrader.nbgraderformat import MetadataValidator
 
     from autograder.classgrade.collect import read_folder
     from autograder.classgrade.precheck import check_submission, notebook_notes, notebook_problem
+    from autograder.preprocessors.check_nbgrader_metadata import notebook_metadata_problem
     from autograder.preprocessors.reject_symlinks import find_symlinks
     from autograder.preprocessors.restore_cell_metadata import gradebook_cells
     from autograder.preprocessors.trusted_verdict import load_assignment
@@ -105,31 +129,28 @@ def main(argv: list[str] | None = None) -> int:
                 "assignment": ASSIGNMENT,
             }
         }
-        import jsonschema
-    from nbgrader.nbgraderformat import MetadataValidator
-
-    from autograder.preprocessors.check_nbgrader_metadata import notebook_metadata_problem
-
-    parsed = json.loads(nb_path.read_bytes())
-    figures["pre-check: notebook_metadata_problem"] = best(
-        lambda: notebook_metadata_problem(parsed), number=5
-    )
-    schema = MetadataValidator().schema
-    cell_meta = [c["metadata"]["nbgrader"] for c in parsed["cells"] if "nbgrader" in c["metadata"]]
-    figures["  of it: jsonschema.validate per nbgrader cell (x cells)"] = best(
-        lambda: [jsonschema.validate(m, schema) for m in cell_meta], number=5
-    )
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    figures["  the same with one validator built once"] = best(
-        lambda: [jsonschema.exceptions.best_match(validator.iter_errors(m)) for m in cell_meta],
-        number=5,
-    )
-    figures["gradebook_cells (one of two reads)"] = best(
-        lambda: gradebook_cells(resources), number=5
-    )
+        parsed = json.loads(nb_path.read_bytes())
+        figures["pre-check: notebook_metadata_problem"] = best(
+            lambda: notebook_metadata_problem(parsed), number=5
+        )
+        schema = MetadataValidator().schema
+        cell_meta = [
+            c["metadata"]["nbgrader"] for c in parsed["cells"] if "nbgrader" in c["metadata"]
+        ]
+        figures["  of it: jsonschema.validate per nbgrader cell (x cells)"] = best(
+            lambda: [jsonschema.validate(m, schema) for m in cell_meta], number=5
+        )
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        figures["  the same with one validator built once"] = best(
+            lambda: [jsonschema.exceptions.best_match(validator.iter_errors(m)) for m in cell_meta],
+            number=5,
+        )
+        figures["gradebook_cells (one of two reads)"] = best(
+            lambda: gradebook_cells(resources), number=5
+        )
 
     base = python_start("pass")
-    figures["python start (nothing imported)"] = base
+    figures["python start, CPU (nothing imported)"] = base
     for label, code in [
         ("import numpy", "import numpy"),
         ("import matplotlib.pyplot", "import matplotlib.pyplot"),
@@ -143,7 +164,30 @@ def main(argv: list[str] | None = None) -> int:
             "matplotlib_inline.backend_inline",
         ),
     ]:
-        figures[f"fresh interpreter: {label} (minus start)"] = python_start(code) - base
+        figures[f"fresh interpreter, CPU: {label} (minus start)"] = python_start(code) - base
+
+    # A sandboxed kernel (SandboxedExecute on a one-cell notebook): CPU of the whole
+    # tree, sandbox included, against the same program that executes nothing.
+    from bench_throughput import run_measured
+
+    for label, code in [
+        ("nothing executed (baseline)", None),
+        ("kernel start + `pass`", "pass"),
+        (
+            "kernel start + numpy, matplotlib imports",
+            "import numpy as np\nimport matplotlib.pyplot as plt",
+        ),
+        (
+            "kernel start + imports + one inline plot",
+            "import numpy as np\nimport matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()",
+        ),
+    ]:
+        program = KERNEL_PROGRAM.format(code=repr(code))
+        runs = [run_measured([sys.executable, "-c", program], ROOT) for _ in range(3)]
+        figures[f"sandboxed kernel, CPU: {label}"] = min(r["cpu_s"] for r in runs)
+    base_cpu = figures.pop("sandboxed kernel, CPU: nothing executed (baseline)")
+    for key in [k for k in figures if k.startswith("sandboxed kernel, CPU:")]:
+        figures[key] -= base_cpu
 
     # The verdict worker: start, one backprop round trip, encoding share.
     spec = load_assignment("autograder.assignment")
