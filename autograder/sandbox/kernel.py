@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,11 @@ KERNEL_LIMITS = sandbox.Limits(
 
 
 _KERNEL_LOG = "kernel.log"
+#: Run in the kernel after start-up: '' before the first site-packages entry (IPython's rule).
+_CWD_ON_PATH = (
+    "import sys as _s; _s.path.insert(next((i for i, p in enumerate(_s.path) "
+    "if p.endswith(('site-packages', 'dist-packages'))), 0), ''); del _s"
+)
 _SKIPPED_NAMES = {".ipynb_checkpoints", "__pycache__"}
 
 
@@ -155,7 +161,17 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._sandbox_spec = KernelSpec(
             # -P: the cwd (the student's files) is not put first on sys.path, so a
             # student's ipykernel_launcher.py or zmq.py cannot stand in for the kernel's.
-            argv=[sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            # Once the kernel is up, the notebook may import the student's own modules
+            # (the cwd goes where IPython puts it: after the standard library).
+            argv=[
+                sys.executable,
+                "-P",
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+                f"--IPKernelApp.exec_lines={_CWD_ON_PATH}",
+            ],
             display_name="Python 3 (sandbox)",
             language="python",
             interrupt_mode="message",
@@ -231,9 +247,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         """End of the kernel's stdout/stderr (for diagnosing a failed start)."""
         path = os.path.join(self._runtime_dir, _KERNEL_LOG)
         try:
-            with open(path, "rb") as f:
-                f.seek(max(0, os.path.getsize(path) - limit))
-                return f.read().decode("utf-8", "replace")
+            # never blocks or follows a link, whatever may have been put in its place
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    return ""
+                f.seek(max(0, info.st_size - limit))
+                return f.read(limit).decode("utf-8", "replace")
         except OSError:
             return ""
 
