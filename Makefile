@@ -68,8 +68,20 @@ browser-check: venv
 	  else echo "cannot install chromium: run 'apt-get install chromium chromium-driver' as root" >&2; exit 1; fi; }
 	@chromedriver --version >/dev/null && echo "browser: $$(chromium --version 2>/dev/null)"
 
+# The services tests start a real PostgreSQL server (the Debian package's
+# initdb/pg_ctl, run as the 'postgres' user when root) and a Dask scheduler
+# with workers, all on 127.0.0.1: install PostgreSQL when missing.
+.PHONY: services-check
+services-check: venv
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  echo "PostgreSQL is missing: installing the Debian package 'postgresql'"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q postgresql >/dev/null; \
+	  else echo "cannot install PostgreSQL: run 'apt-get install postgresql' as root" >&2; exit 1; fi; }
+	@$(BIN)/dask --version >/dev/null && echo "services: $$(ls -d /usr/lib/postgresql/*/bin | tail -1), $$($(BIN)/dask --version)"
+
 # The whole suite (what CI runs), lint and format included.
-test: venv sandbox-check browser-check lint
+test: venv sandbox-check browser-check services-check lint
 	$(BIN)/python -m pytest
 
 # The fast part for development: no whole-class runs, browser or servers.
