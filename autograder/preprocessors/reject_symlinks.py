@@ -32,6 +32,7 @@ import os
 import shutil
 from pathlib import Path
 
+from nbformat.notebooknode import NotebookNode
 from nbgrader.converters.base import NbGraderException
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -88,7 +89,7 @@ def _coursedir(configurable):
 class RejectSymlinks(NbGraderPreprocessor):
     """Sanitize step: refuse a submission that contains any symlink."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         student, assignment = info["student"], info["assignment"]
         coursedir = _coursedir(self)

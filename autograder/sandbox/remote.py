@@ -71,7 +71,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -449,7 +449,7 @@ class StudentWorker:
     # -- time budget --
 
     @contextlib.contextmanager
-    def time_budget(self, seconds: float):
+    def time_budget(self, seconds: float) -> Iterator[None]:
         """Limit the total time of all calls inside the block (a hang guard)."""
         previous = self._deadline
         self._deadline = time.monotonic() + seconds

@@ -62,7 +62,7 @@ class Worker:
             "get_ipython": _get_ipython,
         }
 
-    def shared_object(self, body):
+    def shared_object(self, body: dict) -> object:
         """The instance for an ``__object__`` body: the kept one, or a new one."""
         key = (body["env"], body["class"])
         cls = self.classes.get(key)
@@ -92,14 +92,14 @@ class Worker:
 
     # -- operations --
 
-    def op_ping(self, message):
+    def op_ping(self, message: dict) -> dict:
         return {"ok": True}
 
-    def op_seed(self, message):
+    def op_seed(self, message: dict) -> dict:
         _seed(message.get("seed"))
         return {"ok": True}
 
-    def op_load(self, message):
+    def op_load(self, message: dict) -> dict:
         cells = message.get("cells")
         if type(cells) is not list:
             raise wire.ProtocolError("cells must be a list")
@@ -126,7 +126,7 @@ class Worker:
             report.append({"name": cell["name"], "error": error})
         return {"ok": True, "cells": report}
 
-    def op_install_env(self, message):
+    def op_install_env(self, message: dict) -> dict:
         env = message["env"]
         if not wire.valid_env_name(env) or env == wire.STUDENT_ENV:
             raise wire.ProtocolError("bad env name")
@@ -138,7 +138,7 @@ class Worker:
                 self.classes[(env, name)] = namespace[name]
         return {"ok": True}
 
-    def op_call(self, message):
+    def op_call(self, message: dict) -> dict:
         name = message.get("fn")
         if type(name) is not str:
             raise wire.ProtocolError("fn must be a string")
@@ -178,7 +178,7 @@ class Worker:
         response["kwargs_after"] = {key: self.after(value) for key, value in kwargs.items()}
         return response
 
-    def after(self, value):
+    def after(self, value: object) -> object:
         """State of an argument after the call, for in-place semantics."""
         if isinstance(value, np.ndarray):
             shape, dtype, data = self.call_before[id(value)]
@@ -193,7 +193,7 @@ class Worker:
                 return {"__dict__": [[name, item] for name, item in encoded.items()]}
         return None
 
-    def serve(self, read_fd, write_fd):
+    def serve(self, read_fd: int, write_fd: int) -> None:
         while True:
             try:
                 message = wire.read_message(read_fd)
@@ -240,7 +240,7 @@ class _IPythonStub:
     namespace = None
     BODY_MAGICS = ("time", "capture", "prun")
 
-    def run_cell_magic(self, name, line, cell):
+    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
         if name in self.BODY_MAGICS and self.namespace is not None:
             exec(compile(cell, "<cell magic>", "exec"), self.namespace)
 
@@ -255,7 +255,7 @@ def _get_ipython():
     return _IPYTHON
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     read_fd, write_fd = int(argv[1]), int(argv[2])
     # Prints to stdout (Python or C level) reach nothing; stderr is the grader's pipe.
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -22,7 +22,10 @@ from fixtures import catalog, samples
 NB = f"{ASSIGNMENT}.ipynb"
 FULL = sum(catalog.POINTS.values())
 # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings; not ours.
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+pytestmark = [
+    pytest.mark.slow,  # a class of broken submissions, plain autograde and the class command
+    pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning"),
+]
 
 
 def _perfect_json():

@@ -168,6 +168,7 @@ def test_plain_autograde_of_one_notebook_leaves_no_copy_of_the_link(course):
 # --- the class command -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_class_command_refuses_symlinks_and_grades_the_others(course):
     before = tree_digest(course / "submitted")
     code, results = gc.grade_class(

@@ -41,6 +41,9 @@ def _fingerprint(course):
     return digest.hexdigest()
 
 
+pytestmark = pytest.mark.slow  # every verdict attack through nbgrader autograde
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = shared_course(tmp_path_factory)
