@@ -149,7 +149,9 @@ def test_real_course_on_dask_grades_like_the_local_pool(tmp_path):
             b.cells,
         )
         assert a.status in (gc.GRADED, gc.NOT_SUBMITTED)
-    assert (local / "grades.csv").read_text() == (remote / "grades.csv").read_text()
+    # (a detail names the course folder: s004's missing submission)
+    csv_local = (local / "grades.csv").read_text().replace(str(local), "COURSE")
+    assert csv_local == (remote / "grades.csv").read_text().replace(str(remote), "COURSE")
     for sid in ("s001", "s002", "s003"):
         for kind in ("autograded", "feedback"):
             assert sorted(p.name for p in (local / kind / sid / "one_neuron").iterdir()) == sorted(
