@@ -3,11 +3,19 @@
 
 A task over its time budget has its worker's whole process tree killed
 (kernels and sandboxes included) and a fresh worker takes the slot; a worker
-that dies mid-task is replaced the same way."""
+that dies mid-task is replaced the same way.
+
+A student whose grading comes back "timed out" or "kernel died" (killed by the
+pool, or as :func:`autograder.classgrade.task.execution_problem` reads the
+autograded notebook) is graded once more in a fresh worker process before
+that verdict is final: a busy machine, not the student's code, may have caused
+the first one. Only the second outcome is reported (one result per student);
+its detail says "after one retry" and what the first attempt gave."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -29,6 +37,21 @@ from autograder.classgrade.task import (
     grade_student,
     prepare,
 )
+
+#: Outcomes graded a second time, in a fresh worker, before they are final.
+RETRIED = frozenset({TIMED_OUT, KERNEL_DIED})
+
+
+def retry_note(first: GradingOutcome, final: GradingOutcome) -> GradingOutcome:
+    """The outcome reported for a retried student: the second one, its detail
+    saying that it came after one retry and what the first attempt gave, its
+    time that of both attempts."""
+    note = f"after one retry (first attempt: {first.outcome}: {first.detail})"
+    return dataclasses.replace(
+        final,
+        detail="; ".join(filter(None, [final.detail, note])),
+        seconds=first.seconds + final.seconds,
+    )
 
 
 def _worker_main(conn, course: CourseSnapshot, scratch: str, log_dir: str, index: int) -> None:
@@ -94,6 +117,7 @@ class _Slot:
         self.process.start()
         child_conn.close()
         self.task: GradingTask | None = None
+        self.reserved: GradingTask | None = None  # a retry: the first task of this fresh worker
         self.deadline = 0.0
         self.started = 0.0
         self.ready = False
@@ -137,21 +161,49 @@ def grade_in_workers(
 
     slots = [new_slot() for _ in range(workers if queue else 0)]
 
+    first_attempts: dict[str, GradingOutcome] = {}
+
+    def finish(slot: _Slot, task: GradingTask, outcome: GradingOutcome) -> None:
+        """Report ``outcome``, or grade ``task`` again in a fresh worker (its
+        first "timed out"/"kernel died"); ``slot`` is then replaced."""
+        if outcome.outcome in RETRIED and task.student not in first_attempts:
+            first_attempts[task.student] = outcome
+            # keep the first attempt's nbgrader log beside the second's
+            with contextlib.suppress(OSError):
+                os.replace(log_dir / f"{task.student}.log", log_dir / f"{task.student}.1.log")
+            if slot in slots:
+                slot.kill()
+                slots.remove(slot)
+            fresh = new_slot()
+            fresh.reserved = task
+            slots.append(fresh)
+            return
+        if task.student in first_attempts:
+            outcome = retry_note(first_attempts.pop(task.student), outcome)
+        on_result(outcome)
+
     def lost(slot: _Slot, outcome: str, detail: str, now: float) -> None:
         task = slot.task
         slot.kill()
         slots.remove(slot)
         if task is not None:
-            on_result(GradingOutcome(task.student, outcome, detail, seconds=now - slot.started))
-        if queue:
+            finish(
+                slot,
+                task,
+                GradingOutcome(task.student, outcome, detail, seconds=now - slot.started),
+            )
+        if (task is None or task.student not in first_attempts) and queue:
             slots.append(new_slot())
 
     try:
         while slots:
             for slot in slots:
-                if slot.ready and slot.task is None and queue:
-                    slot.task = queue.pop()
-                    refill()
+                if slot.ready and slot.task is None and (slot.reserved or queue):
+                    if slot.reserved is not None:
+                        slot.task, slot.reserved = slot.reserved, None
+                    else:
+                        slot.task = queue.pop()
+                        refill()
                     slot.started = time.monotonic()
                     slot.deadline = slot.started + timeout
                     slot.conn.send(slot.task)
@@ -178,8 +230,8 @@ def grade_in_workers(
                 if msg is None:  # the worker process died under us
                     lost(slot, KERNEL_DIED, "the grading process died", time.monotonic())
                 elif isinstance(msg, GradingOutcome):
-                    slot.task = None
-                    on_result(msg)
+                    task, slot.task = slot.task, None
+                    finish(slot, task, msg)
                 elif "fatal" in msg:
                     raise GradeClassError(msg["fatal"])
                 else:  # {"ready": True}

@@ -1,5 +1,6 @@
 """Tests of the local engine (autograder.classgrade.pool)."""
 
+import csv
 import subprocess
 import sys
 
@@ -31,15 +32,72 @@ def test_kill_tree_kills_descendants_in_their_own_sessions():
     assert alive == []
 
 
-def test_a_dead_worker_is_replaced_and_the_others_graded(course):
-    """A submission that kills its grading process costs only itself."""
+def attempt_log(path, *, kill: str, only_first: bool = False) -> str:
+    """An answer cell that appends the pid of its grading process (the kernel's
+    parent) to ``path``, then SIGKILLs ``kill`` ("kernel" or "grader"), on every
+    attempt or only on the first. The fixture course runs kernels without a
+    sandbox, so the file outside the scratch course is how the test counts
+    attempts and tells their worker processes apart."""
+    target = "os.getpid()" if kill == "kernel" else "os.getppid()"
+    condition = f"len(open({str(path)!r}).readlines()) == 1" if only_first else "True"
+    return (
+        "import os, signal\n"
+        f"with open({str(path)!r}, 'a') as log:\n"
+        "    log.write(f'{os.getppid()}\\n')\n"
+        f"if {condition}:\n"
+        f"    os.kill({target}, signal.SIGKILL)\n"
+        "def double(x):\n"
+        "    return 2 * x"
+    )
+
+
+def attempts(path) -> list[str]:
+    return path.read_text().split()
+
+
+def test_a_dead_worker_is_replaced_and_the_others_graded(course, tmp_path):
+    """A submission that kills its grading process costs only itself (after one
+    retry in a fresh worker, the verdict stands)."""
     submit(course, "a", GOOD)
-    # the kernel's parent is the grading process
-    submit(course, "b", {"double": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"})
+    submit(course, "b", {"double": attempt_log(tmp_path / "b", kill="grader")})
     submit(course, "c", GOOD)
     code, results = run(course, workers=1)
     res = by_id(results)
-    assert (res["b"].status, res["b"].detail) == (gc.KERNEL_DIED, "the grading process died")
-    assert (res["a"].status, res["a"].score) == (gc.GRADED, 3.0)
-    assert (res["c"].status, res["c"].score) == (gc.GRADED, 3.0)
+    assert res["b"].status == gc.KERNEL_DIED
+    assert res["b"].detail == (
+        "the grading process died; after one retry "
+        "(first attempt: kernel died: the grading process died)"
+    )
+    assert len(set(attempts(tmp_path / "b"))) == 2  # two attempts, two processes
+    assert (res["a"].status, res["a"].score, res["a"].detail) == (gc.GRADED, 3.0, "")
+    assert (res["c"].status, res["c"].score, res["c"].detail) == (gc.GRADED, 3.0, "")
+    assert code == gc.EXIT_ATTENTION
+
+
+def test_a_kernel_lost_once_is_graded_by_the_retry(course, tmp_path):
+    """A kernel lost on the first attempt only: the student is graded in full by
+    the second attempt, in a fresh worker process, and the retry is noted; a
+    kernel lost every time ends "kernel died" after exactly two attempts."""
+    submit(
+        course,
+        "once",
+        {**GOOD, "double": attempt_log(tmp_path / "once", kill="kernel", only_first=True)},
+    )
+    submit(course, "always", {**GOOD, "double": attempt_log(tmp_path / "always", kill="kernel")})
+    code, results = run(course, workers=2)
+    res = by_id(results)
+    once, always = res["once"], res["always"]
+    assert (once.status, once.score, once.max_score) == (gc.GRADED, 3.0, 3.0)
+    assert once.detail.startswith("after one retry (first attempt: kernel died: DeadKernelError")
+    first, second = attempts(tmp_path / "once")
+    assert first != second  # the retry ran in another worker process
+    assert always.status == gc.KERNEL_DIED and always.score is None
+    assert always.detail.count("DeadKernelError") == 2 and "after one retry" in always.detail
+    assert len(attempts(tmp_path / "always")) == 2
+    assert {p.name for p in (course / "reports/logs").glob("once*.log")} == {
+        "once.log",
+        "once.1.log",
+    }
+    rows = list(csv.DictReader(open(course / "grades.csv", encoding="utf-8")))
+    assert sorted(row["student_id"] for row in rows) == ["always", "once"]  # one row each
     assert code == gc.EXIT_ATTENTION
