@@ -301,16 +301,19 @@ def _child_main(argv: list[str]) -> None:
         send.send({"fatal": f"worker set-up failed: {exc}"})
         return
     send.send({"ready": True, "refused": refused})
-    while True:
-        try:
-            task, log_path = recv.recv()
-        except EOFError:
-            return
-        try:
-            outcome = grade_student(course, task, scratch_dir=str(scratch), log_path=log_path)
-        except Exception as exc:  # last resort: never lose the answer
-            outcome = GradingOutcome(task.student, ERROR, f"{type(exc).__name__}: {exc}")
-        send.send(outcome)
+    try:
+        while True:
+            try:
+                task, log_path = recv.recv()
+            except EOFError:  # the worker shut down or died
+                return
+            try:
+                outcome = grade_student(course, task, scratch_dir=str(scratch), log_path=log_path)
+            except Exception as exc:  # last resort: never lose the answer
+                outcome = GradingOutcome(task.student, ERROR, f"{type(exc).__name__}: {exc}")
+            send.send(outcome)  # BrokenPipeError when the worker died meanwhile
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # nothing of a student is left behind
 
 
 # --- coordinator side -----------------------------------------------------------
