@@ -35,11 +35,19 @@ What ``SandboxedExecute`` adds to ``Execute``:
   an endless loop that ignores the interrupt), it kills the kernel, records an
   error in that cell and in every later code cell, and lets nbgrader go on
   (plain ``Execute`` would abort the whole submission).  The trusted verdict
-  decides the graded cells anyway.
+  decides the graded cells anyway;
+* before such a verdict is final -- a kernel lost or failing to start, or a
+  cell over ``timeout`` (interrupted or not) -- it runs the notebook once more
+  from the top in a fresh kernel (a busy machine, not the student's code, may
+  have caused the first): only the second run is kept; if it fails the same
+  way, the error says that the notebook was run twice.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import sys
 from typing import Any
 
 from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
@@ -62,28 +70,24 @@ KERNEL_TIMEOUT_MESSAGE = (
     "Ячейка выполнялась дольше допустимого времени и не ответила на прерывание "
     "(бесконечный цикл?): ядро Python остановлено. Эта и последующие ячейки не выполнены."
 )
+KERNEL_INTERRUPTED_MESSAGE = (
+    "Ячейка выполнялась дольше {timeout} с и была прервана (бесконечный цикл или слишком "
+    "долгий расчёт?). Следующие ячейки выполнены."
+)
+RERUN_NOTE = " Ноутбук был выполнен ещё раз с начала в новом ядре Python, с тем же результатом."
 SKIPPED_MESSAGE = "Ячейка не выполнена: ядро Python остановилось раньше."
 TRUNCATED_MESSAGE = "\n[... вывод обрезан: ячейка вывела больше {limit} байт ...]\n"
 
 
 def _content_size(value: Any) -> int:
     """Size in characters of a message content as JSON writes it: strings, keys,
-    numbers and nesting all count (iterative: a deeply nested content is no problem)."""
-    size, stack = 0, [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            size += len(item) + 2
-        elif isinstance(item, dict):
-            size += 2 + 2 * len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            size += 2 + len(item)
-            stack.extend(item)
-        else:
-            size += len(repr(item))
-    return size
+    numbers and nesting all count. ``json.dumps`` is fast (a burst of large outputs
+    must not keep the grader busy past nbclient's iopub timeout); the content came
+    from JSON, so it serializes, and it is at most ``max_message_bytes`` large."""
+    try:
+        return len(json.dumps(value, ensure_ascii=False, default=repr))
+    except (ValueError, RecursionError):
+        return sys.maxsize  # cannot be sized: over any cap
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -101,6 +105,12 @@ class SandboxedExecute(Execute):
     max_output_bytes = Integer(
         1_000_000,
         help="Outputs kept per cell while executing; the rest is dropped with a note.",
+    ).tag(config=True)
+
+    iopub_timeout = Integer(
+        60,
+        help="Seconds the outputs of a cell may take to arrive after its reply (nbclient's 4 s "
+        "fail a cell whose large output a busy grader decodes slowly; output is capped anyway).",
     ).tag(config=True)
 
     max_notebook_output_bytes = Integer(
@@ -134,6 +144,8 @@ class SandboxedExecute(Execute):
 
     def _reset_state(self) -> None:
         self._kernel_lost: str | None = None
+        self._timed_out: int | None = None  # first cell interrupted at its timeout
+        self._cell_index = -1
         self._output_bytes: dict[int, int] = {}
         self._notebook_bytes = 0
         self._truncated: set[int] = set()
@@ -149,9 +161,37 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._sandboxed = sandbox.require_sandbox(self.unsafe)
+        excluded = symlinked_entries(self._submitted_dir(resources))
+        pristine = copy.deepcopy(nb)
+        self._rerun = False
+        try:
+            nb, resources = self._run_notebook(nb, resources, km, excluded)
+            problem = self._execution_problem()
+        except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError) as exc:
+            problem = f"kernel failed outside the cells ({type(exc).__name__}: {exc})"
+        if problem is None:
+            return nb, resources
+        self.log.warning(
+            "%s: running the notebook once more from the top in a fresh kernel", problem
+        )
+        self._rerun = True
+        return self._run_notebook(pristine, resources, None, excluded)
+
+    def _run_notebook(self, nb, resources, km, excluded: set[str]):
         self._reset_state()
-        self._excluded_names = symlinked_entries(self._submitted_dir(resources))
+        self._excluded_names = excluded
         return super().preprocess(nb, resources, km)
+
+    def _execution_problem(self) -> str | None:
+        """What makes the last run's verdict "kernel died" or "timed out", if anything."""
+        if self._kernel_lost is not None:
+            return f"kernel lost ({self._kernel_lost})"
+        if self._timed_out is not None:
+            return f"cell {self._timed_out} interrupted at its timeout of {self.timeout} s"
+        return None
+
+    def _rerun_note(self) -> str:
+        return RERUN_NOTE if self._rerun else ""
 
     def _submitted_dir(self, resources) -> str | None:
         """The student's folder in submitted/, when nbgrader runs us."""
@@ -190,6 +230,7 @@ class SandboxedExecute(Execute):
         if self._kernel_lost is not None:
             cell.outputs = [_error_output("KernelLost", SKIPPED_MESSAGE)]
             return cell, self.resources
+        self._cell_index = index
         try:
             return super().preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError) as exc:
@@ -199,10 +240,22 @@ class SandboxedExecute(Execute):
             # A cell that ignored the interrupt after its timeout is reported as a
             # timeout (the class command's "timed out"), anything else as a lost kernel.
             if isinstance(exc, CellTimeoutError):
-                cell.outputs.append(_error_output("CellTimeoutError", KERNEL_TIMEOUT_MESSAGE))
+                message = KERNEL_TIMEOUT_MESSAGE + self._rerun_note()
+                cell.outputs.append(_error_output("CellTimeoutError", message))
             else:
-                cell.outputs.append(_error_output("KernelLost", KERNEL_LOST_MESSAGE))
+                message = KERNEL_LOST_MESSAGE + self._rerun_note()
+                cell.outputs.append(_error_output("KernelLost", message))
             return cell, self.resources
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
+        # nbclient interrupts the cell and goes on with a CellTimeoutError reply.
+        if self._timed_out is None:
+            self._timed_out = self._cell_index
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if reply is not None:
+            message = KERNEL_INTERRUPTED_MESSAGE.format(timeout=timeout) + self._rerun_note()
+            reply["content"].update(evalue=message, traceback=[f"CellTimeoutError: {message}"])
+        return reply
 
     def _kill_kernel(self) -> None:
         if self.km is None:
@@ -211,6 +264,29 @@ class SandboxedExecute(Execute):
             run_sync(self.km.shutdown_kernel)(now=True)
         except RuntimeError as exc:  # "No kernel is running!"
             self.log.debug("kernel already gone: %s", exc)
+
+    def on_cell_executed(self, **kwargs: Any) -> None:
+        # nbgrader appends the execute_reply's error when no output shows it: that
+        # error counts toward the caps like any output; a malformed reply is ignored.
+        cell, index = kwargs.get("cell"), kwargs.get("cell_index", -1)
+        count = len(cell.outputs) if cell is not None else 0
+        try:
+            super().on_cell_executed(**kwargs)
+        except (KeyError, TypeError, AttributeError) as exc:
+            self.log.warning("cell %s: malformed execute_reply ignored (%s)", index, exc)
+            return
+        for output in cell.outputs[count:] if cell is not None else []:
+            size = _content_size(output)
+            self._output_bytes[index] = self._output_bytes.get(index, 0) + size
+            if (
+                self._output_bytes[index] > self.max_output_bytes
+                or self._notebook_bytes + size > self.max_notebook_output_bytes
+            ):
+                output.ename = str(output.get("ename", ""))[:200]
+                output.evalue = str(output.get("evalue", ""))[:200]
+                output.traceback = []
+                size = 400
+            self._notebook_bytes += size
 
     def process_message(self, msg, cell, cell_index):
         # Every message comes from the kernel, i.e. from student code: a malformed
@@ -240,23 +316,30 @@ class SandboxedExecute(Execute):
         if not isinstance(content.get("execution_count", 0), (int, type(None))):
             content.pop("execution_count")
         if msg_type in ("stream", "display_data", "execute_result", "update_display_data", "error"):
+            # per cell: what the kernel sent; per notebook: what is kept
             before = self._output_bytes.get(cell_index, 0)
             size = _content_size(content)
             self._output_bytes[cell_index] = before + size
-            self._notebook_bytes += size
             over_cell = before + size > self.max_output_bytes
-            over_notebook = self._notebook_bytes > self.max_notebook_output_bytes
-            if over_cell or over_notebook:
-                room = 0 if over_notebook else self.max_output_bytes - before
+            over_notebook = self._notebook_bytes + size > self.max_notebook_output_bytes
+            if not (over_cell or over_notebook):
+                self._notebook_bytes += size
+            else:
+                room = min(
+                    self.max_output_bytes - before,
+                    self.max_notebook_output_bytes - self._notebook_bytes,
+                )
                 if msg_type == "stream" and room > 0 and cell_index not in self._truncated:
                     # Keep the beginning of the stream that overflows.
                     content["text"] = str(content.get("text", ""))[:room]
+                    self._notebook_bytes += room
                     super().process_message(msg, cell, cell_index)
                 elif msg_type == "error" and cell_index not in self._truncated:
                     # The first error itself is kept (its name, the start of its message).
                     content["ename"] = str(content.get("ename", ""))[:200]
                     content["evalue"] = str(content.get("evalue", ""))[: max(room, 200)]
                     content["traceback"] = []
+                    self._notebook_bytes += max(room, 200) + 200
                     super().process_message(msg, cell, cell_index)
                 if cell_index not in self._truncated:
                     self._truncated.add(cell_index)
