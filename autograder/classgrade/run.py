@@ -147,16 +147,17 @@ def grade_class(
     roster_ids: list[str] | None = None
     if roster is not None:
         roster_ids = import_roster(course_dir, Path(roster).resolve())
+    refused: dict[str, str] = {}  # student -> why an entry of theirs was refused (safe_zip)
     if zip_path is not None:
-        collect_zip(
+        refused = collect_zip(
             course_dir, assignment, Path(zip_path).resolve(), regexp or LMS_REGEXPS[lms], roster_ids
-        )
+        ).refused_students
 
     submitted = course_dir / app.coursedir.submitted_directory
     found = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
         in_gradebook = {student.id for student in gb.students}
-    everyone = sorted(set(found) | set(roster_ids or []) | in_gradebook)
+    everyone = sorted(set(found) | set(roster_ids or []) | in_gradebook | set(refused))
     if students:
         unknown = [s for s in students if s not in everyone]
         if unknown:
@@ -171,12 +172,14 @@ def grade_class(
     for sid in everyone:
         folder = submitted / sid / assignment
         on_roster = roster_ids is None or sid in roster_ids
+        note = f"refused in the LMS export: {refused[sid]}" if sid in refused else ""
         if not (submitted / sid).is_dir():
             results[sid] = StudentResult(
-                sid, NOT_SUBMITTED, f"{submitted / sid}: no folder", on_roster=on_roster
+                sid, NOT_SUBMITTED, note or f"{submitted / sid}: no folder", on_roster=on_roster
             )
             continue
         status, detail = check_submission(folder, notebook_names)
+        detail = "; ".join(filter(None, [detail, note]))
         if status:
             results[sid] = StudentResult(sid, status, detail, on_roster=on_roster)
         else:

@@ -149,7 +149,7 @@ def test_zip_collect_gets_only_the_accepted_files(course, tmp_path):
 def test_class_command_grades_the_honest_student_beside_the_attacks(course, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("id\n" + "\n".join(ROSTER) + "\n")
-    _, results = gc.grade_class(
+    code, results = gc.grade_class(
         ASSIGNMENT,
         course_dir=course,
         zip_path=hostile_export(tmp_path / "m.zip"),
@@ -162,8 +162,19 @@ def test_class_command_grades_the_honest_student_beside_the_attacks(course, tmp_
     )
     by_id = {r.student_id: r for r in results}
     assert by_id["u01"].status == gc.GRADED and by_id["u01"].score == FULL
-    assert "u99" not in by_id and "u77" not in by_id  # no phantom, no absent student graded
+    assert "u99" not in by_id  # no phantom student
     assert by_id["u03"].score in (0, None)  # its untouched notebook; mode was dropped
     # the refused students on the roster have no submission: reported, never graded
-    for sid in ("u02", "u04", "u05", "u06"):
+    for sid, reason in [
+        ("u02", "forged"),
+        ("u04", "link or special file"),
+        ("u05", "size cap"),
+        ("u06", "forged"),
+    ]:
         assert by_id[sid].status == gc.NOT_SUBMITTED and by_id[sid].score in (0, None), sid
+        assert "refused in the LMS export" in by_id[sid].detail and reason in by_id[sid].detail
+    # the absent student is named, not graded; the duplicate entry of u03 is noted
+    assert by_id["u77"].status == gc.NOT_SUBMITTED and not by_id["u77"].on_roster
+    assert "not on the roster" in by_id["u77"].detail
+    assert "a second" in by_id["u03"].detail
+    assert code == gc.EXIT_ATTENTION  # a student not on the roster needs the instructor
