@@ -175,7 +175,9 @@ class SandboxedExecute(Execute):
             "%s: running the notebook once more from the top in a fresh kernel", problem
         )
         self._rerun = True
-        return self._run_notebook(pristine, resources, None, excluded)
+        nb.clear()  # in place, as Execute works: callers may hold the notebook object
+        nb.update(pristine)
+        return self._run_notebook(nb, resources, None, excluded)
 
     def _run_notebook(self, nb, resources, km, excluded: set[str]):
         self._reset_state()
