@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             took = time.perf_counter() - t
             print(f"  serialization: {name} {len(data) / 1024:.0f} KiB in {took * 1000:.1f} ms")
         t = time.perf_counter()
-        child = distributed._Child(course, unsafe=False)
+        child = distributed._Child(course, unsafe=False, local_dir=None)
         child.wait_ready(120)
         print(f"  worker start: grading process ready in {time.perf_counter() - t:.1f} s (once)")
         child.kill()

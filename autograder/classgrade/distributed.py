@@ -148,9 +148,10 @@ def _is_database_error(exc: BaseException) -> bool:
 class _Child:
     """A grading process on the worker: gets the course once, then tasks."""
 
-    def __init__(self, course: CourseSnapshot, unsafe: bool):
+    def __init__(self, course: CourseSnapshot, unsafe: bool, local_dir: str | None):
         self.digest = course.digest
-        self.dir = tempfile.mkdtemp(prefix="classgrade-worker-")
+        # inside the worker's local directory: Dask removes it with a dead worker's
+        self.dir = tempfile.mkdtemp(prefix="classgrade-worker-", dir=local_dir)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         with open(Path(self.dir) / "process.log", "ab") as out:
@@ -197,13 +198,15 @@ _IDLE: list[_Child] = []
 _IDLE_LOCK = threading.Lock()
 
 
-def _take_child(course: CourseSnapshot, unsafe: bool, timeout: float) -> _Child:
+def _take_child(
+    course: CourseSnapshot, unsafe: bool, timeout: float, local_dir: str | None
+) -> _Child:
     with _IDLE_LOCK:
         for child in _IDLE:
             if child.digest == course.digest:
                 _IDLE.remove(child)
                 return child
-    child = _Child(course, unsafe)
+    child = _Child(course, unsafe, local_dir)
     child.wait_ready(max(timeout, 60.0))
     return child
 
@@ -218,23 +221,25 @@ def _give_back(child: _Child) -> None:
         c.kill()
 
 
-def _worker_address() -> str:
+def _this_worker() -> tuple[str, str | None]:
+    """(address, local directory) of the worker running this task."""
     from distributed import get_worker
 
     try:
-        return get_worker().address
+        worker = get_worker()
     except ValueError:  # called outside a worker (tests, benchmark)
-        return f"pid {os.getpid()}"
+        return f"pid {os.getpid()}", None
+    return worker.address, worker.local_directory
 
 
 def grade_remote(
     course: CourseSnapshot, task: GradingTask, digest: str, timeout: float, unsafe: bool
 ) -> Delivery:
     """The Dask task: grade one student on this worker within ``timeout`` seconds."""
-    worker = _worker_address()
+    worker, local_dir = _this_worker()
     attempt = uuid.uuid4().hex
     started = time.monotonic()
-    child = _take_child(course, unsafe, timeout)
+    child = _take_child(course, unsafe, timeout, local_dir)
     if child.refused:
         _give_back(child)
         outcome = GradingOutcome(task.student, ERROR, f"worker {worker}: {child.refused}")
@@ -264,12 +269,13 @@ def grade_remote(
     return Delivery(digest, attempt, worker, outcome)
 
 
-async def _preflight(course: CourseSnapshot, unsafe: bool) -> str | None:
-    """Run on every worker before the run: start (and keep) a grading process;
-    the reason when this worker cannot sandbox student code."""
+async def _preflight(course: CourseSnapshot, unsafe: bool, dask_worker=None) -> str | None:
+    """Run on every worker before the run (``client.run`` passes ``dask_worker``):
+    start (and keep) a grading process; the reason when this worker cannot
+    sandbox student code."""
 
     def start() -> str | None:
-        child = _take_child(course, unsafe, 60.0)
+        child = _take_child(course, unsafe, 60.0, dask_worker.local_directory)
         _give_back(child)
         return child.refused
 
