@@ -45,6 +45,33 @@ from autograder.sandbox import remote
 PASS_TEXT = "Скрытые проверки пройдены.\n"
 NO_CHECK_TEXT = "Для этой ячейки нет проверки: она не может принести баллы автоматически."
 CHECK_BUG_TEXT = "Внутренняя ошибка проверки ({}); сообщите преподавателю."
+VERDICT_TIMEOUT_TEXT = (
+    "Проверка не уложилась в отведённое время ни в первый раз, ни при повторной попытке в "
+    "новом процессе ({}). Функция не завершается (бесконечный цикл?) или работает "
+    "намного медленнее ожидаемого."
+)
+#: ename of a check timed out twice: the class command reads it as "timed out".
+VERDICT_TIMEOUT_ENAME = "CellTimeoutError"
+
+
+class VerdictTimeout(AssertionError):
+    """A check whose worker timed out on its first run and on its re-run."""
+
+
+def worker_failure(error: BaseException | None) -> remote.WorkerFailure | None:
+    """The worker's time-out or crash behind a failed check, if any (the checks turn
+    it into an AssertionError naming it; the original stays in the chain). A student's
+    own exception is never one: it comes back as a ``StudentError`` class."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, remote.WorkerFailure) and not isinstance(
+            error, remote.ProtocolViolation
+        ):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
 
 Check = Callable[..., None]
 
@@ -172,6 +199,8 @@ def verdict_outputs(error: BaseException | None) -> list:
     if error is None:
         return [new_output("stream", name="stdout", text=PASS_TEXT)]
     ename = type(error).__name__ if isinstance(error, AssertionError) else "AssertionError"
+    if isinstance(error, VerdictTimeout):
+        ename = VERDICT_TIMEOUT_ENAME
     message = (
         str(error) if isinstance(error, AssertionError) else (f"{type(error).__name__}: {error}")
     )
@@ -304,7 +333,34 @@ class TrustedVerdict(NbGraderPreprocessor):
     def run_check(
         self, worker: remote.StudentWorker, check: Check, arg_names: list[str]
     ) -> BaseException | None:
-        """Run one check with proxies; None on pass, else the failure."""
+        """Run one check with proxies; None on pass, else the failure.
+
+        A check whose worker timed out or died runs once more, in a fresh worker,
+        before that is final (a busy machine may have caused it): a second time-out
+        is a ``VerdictTimeout`` (the cell's status is "timed out"), a second crash
+        fails the check as before."""
+        error = self._run_check_once(worker, check, arg_names)
+        first = worker_failure(error)
+        if first is None:
+            return AssertionError(str(error)) if isinstance(error, remote.WorkerFailure) else error
+        self.log.warning(
+            "Check %s: %s: %s; running it once more in a fresh worker",
+            getattr(check, "__name__", check),
+            type(first).__name__,
+            first,
+        )
+        worker.kill()  # already done by the worker on a failure; the next call starts one
+        error = self._run_check_once(worker, check, arg_names)
+        again = worker_failure(error)
+        if isinstance(again, remote.WorkerTimeout):
+            return VerdictTimeout(VERDICT_TIMEOUT_TEXT.format(str(error).rstrip(".")))
+        if isinstance(error, remote.WorkerFailure):
+            return AssertionError(str(error))
+        return error
+
+    def _run_check_once(
+        self, worker: remote.StudentWorker, check: Check, arg_names: list[str]
+    ) -> BaseException | None:
         proxies = {name: worker.function(name) for name in arg_names}
         # The checks seed their own generators; a fixed global state keeps any
         # remaining randomness of the grader deterministic too.
@@ -318,7 +374,7 @@ class TrustedVerdict(NbGraderPreprocessor):
             except AssertionError as exc:
                 return exc
             except remote.WorkerFailure as exc:
-                return AssertionError(str(exc))
+                return exc
             except Exception as exc:  # a defect of the check itself: never a pass
                 self.log.error(
                     "Check %s raised %s: %s",
@@ -336,5 +392,7 @@ __all__ = [
     "load_assignment",
     "top_level_definitions",
     "verdict_outputs",
+    "VerdictTimeout",
+    "worker_failure",
     "PASS_TEXT",
 ]
