@@ -93,7 +93,7 @@ def grade_class(
     duedate: str | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
-    timeout: float = 120.0,
+    timeout: float = 600.0,  # a hang guard: see cli.py's --timeout
     students: list[str] | None = None,
     unsafe: bool = False,
     report_dir: Path | str = "reports",
