@@ -4,8 +4,9 @@ Grading tasks never open the course's gradebook: each grades into a private
 SQLite gradebook made from :func:`assignment_gradebook` (the assignment, its
 cells and due date, no student) and returns the results as plain data
 (:func:`read_submission`). The coordinator alone writes the course's gradebook,
-one transaction per student (:func:`merge_submission`), and stores the task's
-autograded and feedback files in the course (:func:`store_outputs`)."""
+one transaction per student (:func:`merge_submission`: one commit, rolled back
+whole on any error), and stores the task's autograded and feedback files in the
+course (:func:`store_outputs`)."""
 
 from __future__ import annotations
 
@@ -74,32 +75,94 @@ def read_submission(gb, assignment: str, student: str) -> dict:
 
 
 def merge_submission(gb, assignment: str, student: str, data: dict) -> None:
-    """Write one task's results into the course's gradebook (one transaction)."""
+    """Write one task's results into the course's gradebook in one transaction.
+
+    The student, the submission (with every notebook, grade and comment, as
+    nbgrader's ``add_submission`` mirrors the assignment) and the scores are
+    written on nbgrader's ORM objects in ``gb``'s session and committed once;
+    on any error (the database going away, a result that does not fit the
+    gradebook) the session is rolled back, so nothing of the student is half
+    written. nbgrader's own ``update_or_create_*`` calls are not used: each
+    commits by itself (the submission row before its scores). Raises
+    GradeClassError when the result names notebooks or cells other than the
+    gradebook's (it was graded against another version of the assignment)."""
+    try:
+        with warnings.catch_warnings():
+            ignore_nbgrader_sqlalchemy_warnings()  # see autograder.classgrade.app
+            _write_submission(gb, assignment, student, data)
+            gb.db.commit()
+    except BaseException:
+        # the original error is what matters; a rollback on a dead connection may fail too
+        with contextlib.suppress(Exception):
+            gb.db.rollback()
+        raise
+
+
+def _submission(gb, assignment: str, student: str):
+    """The student's submission in ``gb``'s session, created when missing
+    (nothing is committed)."""
+    from nbgrader.api import (
+        Comment,
+        Grade,
+        MissingEntry,
+        Student,
+        SubmittedAssignment,
+        SubmittedNotebook,
+    )
+
+    try:
+        return gb.find_submission(assignment, student)
+    except MissingEntry:
+        pass
+    try:
+        person = gb.find_student(student)
+    except MissingEntry:
+        person = Student(id=student)
+        gb.db.add(person)
+    sub = SubmittedAssignment(assignment=gb.find_assignment(assignment), student=person)
+    for notebook in sub.assignment.notebooks:
+        nb = SubmittedNotebook(notebook=notebook, assignment=sub)
+        for cell in notebook.grade_cells:
+            Grade(cell=cell, notebook=nb)
+        for cell in notebook.solution_cells:
+            Comment(cell=cell, notebook=nb)
+        for cell in notebook.task_cells:
+            Comment(cell=cell, notebook=nb)
+            Grade(cell=cell, notebook=nb)
+    gb.db.add(sub)
+    return sub
+
+
+def _same_names(student: str, what: str, in_gradebook: set[str], in_result: set[str]) -> None:
+    if in_gradebook != in_result:
+        raise GradeClassError(
+            f"{student}: the result's {what} ({', '.join(sorted(in_result)) or 'none'}) are not "
+            f"the gradebook's ({', '.join(sorted(in_gradebook)) or 'none'}); the assignment "
+            "changed in the gradebook during the run? Grade the student again"
+        )
+
+
+def _write_submission(gb, assignment: str, student: str, data: dict) -> None:
     from nbgrader.utils import parse_utc
 
-    gb.update_or_create_student(student)
-    kwargs = {}
+    sub = _submission(gb, assignment, student)
     if data["timestamp"]:
-        kwargs["timestamp"] = parse_utc(data["timestamp"])
-    with warnings.catch_warnings():
-        ignore_nbgrader_sqlalchemy_warnings()  # see autograder.classgrade.app
-        sub = gb.update_or_create_submission(assignment, student, **kwargs)
-    for nb in sub.notebooks:
-        nb_data = data["notebooks"].get(nb.name)
-        if nb_data is None:
-            continue
+        sub.timestamp = parse_utc(data["timestamp"])
+    notebooks = {nb.name: nb for nb in sub.notebooks}
+    _same_names(student, "notebooks", set(notebooks), set(data["notebooks"]))
+    for name, nb_data in data["notebooks"].items():
+        nb = notebooks[name]
         nb.flagged = nb_data["flagged"]
         nb.late_submission_penalty = nb_data["late_submission_penalty"]
-        for grade in nb.grades:
-            g = nb_data["grades"].get(grade.name)
-            if g is not None:
-                grade.auto_score = g["auto_score"]
-                grade.needs_manual_grade = g["needs_manual_grade"]
-        for comment in nb.comments:
-            c = nb_data["comments"].get(comment.name)
-            if c is not None:
-                comment.auto_comment = c["auto_comment"]
-    gb.db.commit()
+        grades = {grade.name: grade for grade in nb.grades}
+        _same_names(student, f"graded cells of {name}", set(grades), set(nb_data["grades"]))
+        for cell, g in nb_data["grades"].items():
+            grades[cell].auto_score = g["auto_score"]
+            grades[cell].needs_manual_grade = g["needs_manual_grade"]
+        comments = {comment.name: comment for comment in nb.comments}
+        _same_names(student, f"comment cells of {name}", set(comments), set(nb_data["comments"]))
+        for cell, c in nb_data["comments"].items():
+            comments[cell].auto_comment = c["auto_comment"]
 
 
 def _output_dirs(course_dir: Path, app, student: str, assignment: str) -> dict[str, Path]:
