@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import psutil
-from classgrade.fixture_course import GOOD, by_id, run, submit
+from classgrade.fixture_course import GOOD, by_id, gradebook_scores, run, submit
 
 import autograder.classgrade as gc
 from autograder.classgrade import pool
@@ -101,3 +101,28 @@ def test_a_kernel_lost_once_is_graded_by_the_retry(course, tmp_path):
     rows = list(csv.DictReader(open(course / "grades.csv", encoding="utf-8")))
     assert sorted(row["student_id"] for row in rows) == ["always", "once"]  # one row each
     assert code == gc.EXIT_ATTENTION
+
+
+def test_a_cell_timed_out_once_is_graded_and_merged_once(course, tmp_path):
+    """A cell over the kernel timeout on the first attempt (nbgrader graded it without
+    that cell): the retry's grades are the only ones merged."""
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        # the other cells print nothing and return at once, far under 20 s
+        config.write("c.Execute.timeout = 20\n")
+    log = tmp_path / "slow"
+    sleep_once = (
+        "import os, time\n"
+        f"with open({str(log)!r}, 'a') as log:\n"
+        "    log.write(f'{os.getppid()}\\n')\n"
+        f"if len(open({str(log)!r}).readlines()) == 1:\n"
+        "    time.sleep(3600)\n"
+    )
+    submit(course, "slow", {**GOOD, "double": sleep_once + GOOD["double"]})
+    code, results = run(course, workers=1)
+    (slow,) = results
+    assert (slow.status, slow.score) == (gc.GRADED, 3.0)
+    assert slow.detail.startswith("after one retry (first attempt: timed out: one_neuron.ipynb:")
+    assert len(set(attempts(log))) == 2
+    scores, submissions = gradebook_scores(course)
+    assert submissions == 1 and scores["slow"] == {"test_double": 2.0, "test_sigmoid": 1.0}
+    assert code == gc.EXIT_OK
