@@ -77,7 +77,8 @@ c.TrustedVerdict.memory_limit = 1024 * 1024 * 1024  # bytes of address space of 
 # fresh kernel; TrustedVerdict: the check in a fresh worker; the class command: the
 # student in a fresh worker process); then it is "timed out" / "kernel died", which
 # the class command flags for the instructor. Figures: benchmarks/bench_hang_guards.py,
-# the reference answers, 2 cores, worst of 3 rounds at load 17-57 (other graders busy).
+# the reference answers, 2 cores, worst of 4 rounds at load 14-57 (other graders busy;
+# benchmarks/results/hang-guards-*.json).
 #
 # Per cell in the kernel. Honest: slowest cell 3.3 s (the imports), all cells 6.5 s.
 # 120 s is 36x that, and 15 s of one quiet core for a student's slower code at 8
@@ -94,9 +95,9 @@ c.SandboxedExecute.iopub_timeout = 60
 #
 # Per call of a student function in the verdict worker. Honest: slowest call 0.74 s
 # (usually 0.05-0.07 s: random_sample on 24 000 points); the slowest call that finishes, the
-# catalog's quadratic random_sample (`i not in list`, 2.6 CPU-s), took 10.5 s wall at
-# load 55, and the old 10 s guard turned its complexity verdict into a time-out there.
-# 60 s is 6x that one and 80x honest code.
+# catalog's quadratic random_sample (`i not in list`, 2.6-3.2 CPU-s), took 8.8 s wall at
+# load 14 and 10.5 s at load 55: the old 10 s guard turned its complexity verdict into a
+# time-out. 60 s is 6x that one and 80x honest code.
 c.TrustedVerdict.call_timeout = 60.0
 # All calls of one check. Honest: slowest check 4.5 s (final accuracy: 1000 backprop
 # steps), the quadratic random_sample's check 13.5 s at load 55; 600 s is 40x that and
