@@ -13,7 +13,8 @@ Files written by :func:`write_exports` beside ``grades.csv``:
   ``status`` (``graded``, ``late``, ``needs review`` -- graded, but the run had
   a problem, e.g. a cell over the kernel timeout --, ``not graded``), ``reason``,
   score, max score, hours late, nbgrader's timestamp and the points per graded
-  cell;
+  cell, in the order of the cells in the assignment's notebooks
+  (:func:`graded_cell_order`);
 - ``grades-moodle.csv``: the layout of Moodle's own grade export ("First name",
   "Last name", "ID number", "Email address", then one column per grade item),
   which its "Import grades > CSV file" takes back; map "Email address" to
@@ -33,7 +34,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from autograder.classgrade.results import GRADED, LATE, StudentResult
@@ -83,6 +85,41 @@ def read_people(gb) -> dict[str, Person]:
         )
         for s in gb.students
     }
+
+
+def notebook_cell_order(path: Path) -> list[str]:
+    """grade_ids of the nbgrader cells of a notebook file, in the notebook's order."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            out.append(meta["grade_id"])
+    return out
+
+
+def graded_cell_order(record, folders: Sequence[Path]) -> list[str]:
+    """The graded cells of an nbgrader ``Assignment`` record, notebook by notebook
+    (by name) in the order they appear in the notebook: nbgrader's gradebook keeps
+    no cell order (its lists follow the database's row order, which nothing fixes).
+
+    Each notebook's order is read from the first of ``folders`` (the assignment's
+    ``source/``, then ``release/`` folder) holding a readable ``<name>.ipynb``; a
+    cell found in none comes after the others, by name. (An unreadable notebook is
+    passed over: a column order is not worth losing the grades CSV of a run.)"""
+    out = []
+    for notebook in sorted(record.notebooks, key=lambda nb: nb.name):
+        position: dict[str, int] = {}
+        for folder in folders:
+            try:
+                order = notebook_cell_order(Path(folder) / f"{notebook.name}.ipynb")
+            except (OSError, ValueError, AttributeError):
+                continue
+            position = {gid: i for i, gid in enumerate(order)}
+            break
+        names = [cell.name for cell in notebook.grade_cells]
+        out += sorted(names, key=lambda n: (n not in position, position.get(n, 0), n))
+    return out
 
 
 def grade_status(result: StudentResult) -> tuple[str, str]:

@@ -46,7 +46,12 @@ from autograder.assignment.contract import ASSIGNMENT
 from autograder.classgrade import database, lateness
 from autograder.classgrade.app import check_sandbox, make_app
 from autograder.classgrade.collect import LMS_REGEXPS, collect_zip, import_roster, read_folder
-from autograder.classgrade.export import export_warnings, read_people, write_exports
+from autograder.classgrade.export import (
+    export_warnings,
+    graded_cell_order,
+    read_people,
+    write_exports,
+)
 from autograder.classgrade.gradebook import (
     describe_submission,
     ensure_assignment,
@@ -301,7 +306,14 @@ def grade_class(
         people = read_people(gb)
         record = gb.find_assignment(assignment)
         due, max_score = record.duedate, record.max_score
-        graded_cells = [cell.name for nb in record.notebooks for cell in nb.grade_cells]
+        # (nbgrader's cell lists follow the database's row order: the notebook's order)
+        graded_cells = graded_cell_order(
+            record,
+            [
+                course_dir / app.coursedir.source_directory / assignment,
+                course_dir / app.coursedir.release_directory / assignment,
+            ],
+        )
 
     # Students not re-graded this time (--student) keep their last results.
     results_file = report_dir / "results.json"

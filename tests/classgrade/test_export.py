@@ -177,3 +177,70 @@ def test_a_real_class_run_writes_status_and_lms_files(tmp_path_factory):
     assert {row[1]: row[-1] for row in canvas[2:]}["1006"] == ""
     warnings = (course / "reports" / "report.json").read_text()
     assert "lateness cannot be judged for: s004" in warnings
+
+
+# --- the order of the per-cell columns ----------------------------------------------
+
+
+def _swap_graded_cells(notebook_path):
+    """Put the fixture notebook's last graded cell (test_sigmoid) before the first."""
+    import nbformat
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    i, j = ids.index("test_double"), ids.index("test_sigmoid")
+    nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]
+    nbformat.write(nb, notebook_path)
+
+
+def test_graded_cell_order_is_the_notebook_order_not_the_databases(course):
+    """Is the order the source notebook's, whichever order the gradebook lists the
+    cells in (one of the two notebook orders differs from the row order)?"""
+    from autograder.classgrade.export import graded_cell_order
+
+    folders = [course / "source" / "one_neuron", course / "release" / "one_neuron"]
+    with Gradebook(f"sqlite:///{course}/gradebook.db", "fixture") as gb:
+        record = gb.find_assignment("one_neuron")
+        rows = [c.name for nb in record.notebooks for c in nb.grade_cells]
+        assert sorted(rows) == ["test_double", "test_sigmoid"]
+        assert graded_cell_order(record, folders) == ["test_double", "test_sigmoid"]
+        _swap_graded_cells(folders[0] / "one_neuron.ipynb")
+        assert graded_cell_order(record, folders) == ["test_sigmoid", "test_double"]
+        # without source/, the release notebook gives the order; without both, names do
+        (folders[0] / "one_neuron.ipynb").unlink()
+        assert graded_cell_order(record, folders) == ["test_double", "test_sigmoid"]
+        _swap_graded_cells(folders[1] / "one_neuron.ipynb")
+        assert graded_cell_order(record, folders) == ["test_sigmoid", "test_double"]
+        (folders[1] / "one_neuron.ipynb").write_text("{not json")
+        assert graded_cell_order(record, folders) == ["test_double", "test_sigmoid"]
+
+
+def test_grades_csv_columns_follow_the_notebook(course):
+    """Does the class command's grades.csv list the cells as the source notebook does?"""
+    from classgrade.fixture_course import GOOD, run, submit
+
+    import autograder.classgrade as gc
+
+    _swap_graded_cells(course / "source" / "one_neuron" / "one_neuron.ipynb")
+    submit(course, "a", GOOD)
+    assert run(course, workers=1)[0] == gc.EXIT_OK
+    rows = read(course / "grades.csv")
+    assert rows[0][len(GRADES_COLUMNS) :] == ["test_sigmoid", "test_double"]
+    assert by_id(rows)["a"]["test_sigmoid"] == "1" and by_id(rows)["a"]["test_double"] == "2"
+
+
+def test_this_courses_columns_follow_its_contract():
+    """For this course, the columns come in the contract's GRADED_CELLS order, whatever
+    order the gradebook's rows come in (here: reversed)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from autograder.assignment import contract
+    from autograder.classgrade.export import graded_cell_order
+
+    root = Path(__file__).resolve().parents[2]
+    ids = [c.grade_id for c in contract.GRADED_CELLS]
+    cells = [SimpleNamespace(name=gid) for gid in reversed(ids)]
+    record = SimpleNamespace(notebooks=[SimpleNamespace(name=contract.NOTEBOOK, grade_cells=cells)])
+    folders = [root / kind / contract.ASSIGNMENT for kind in ("source", "release")]
+    assert graded_cell_order(record, folders) == ids
