@@ -21,6 +21,13 @@ of the gradebook, ``autograded/``, ``feedback/``, the CSV and the report.
   (exit 2, as locally); one that joins later and cannot reports the student as a
   grading error naming the worker.
 
+A student who comes back "timed out" or "kernel died" is graded once more, in a
+fresh grading process, before that verdict is final -- the local pool's rule and
+detail text (:data:`autograder.classgrade.pool.RETRIED`,
+:func:`autograder.classgrade.pool.retry_note`; :class:`RetryOnce` applies it here),
+so the two engines never give a student different statuses. A grading process
+whose student came back so is not reused.
+
 Delivery is at least once (Dask re-runs the task of a worker that died, and a
 task may finish twice); grades are recorded exactly once: :class:`ExactlyOnce`
 lets the first complete result of a student in a run through (first wins) and
@@ -50,6 +57,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from autograder.classgrade.pool import RETRIED, kill_tree, retry_note
 from autograder.classgrade.results import ERROR, KERNEL_DIED, TIMED_OUT, GradeClassError
 from autograder.classgrade.task import (
     CourseSnapshot,
@@ -102,6 +110,25 @@ class ExactlyOnce:
     @property
     def missing(self) -> list[str]:
         return sorted(set(self.expected) - set(self.accepted))
+
+
+class RetryOnce:
+    """The local pool's retry rule, on the coordinator: a student's first
+    "timed out"/"kernel died" is held back and the student graded again; the
+    second outcome, whatever it is, is the final one, noted as a retry."""
+
+    def __init__(self):
+        self.first: dict[str, GradingOutcome] = {}  # student -> first attempt held back
+
+    def final(self, outcome: GradingOutcome) -> GradingOutcome | None:
+        """The outcome to report for this attempt, or None: grade the student again."""
+        first = self.first.pop(outcome.student, None)
+        if first is not None:
+            return retry_note(first, outcome)
+        if outcome.outcome in RETRIED:
+            self.first[outcome.student] = outcome
+            return None
+        return outcome
 
 
 class Spool:
@@ -185,8 +212,6 @@ class _Child:
         self.refused = msg.get("refused")
 
     def kill(self) -> None:
-        from autograder.classgrade.pool import kill_tree
-
         kill_tree(self.proc.pid)
         self.proc.wait()
         for conn in (self.send, self.recv):
@@ -252,7 +277,10 @@ def grade_remote(
         except EOFError:
             outcome = None
         if isinstance(outcome, GradingOutcome):
-            _give_back(child)
+            if outcome.outcome in RETRIED:  # its retry gets a fresh process, as locally
+                child.kill()
+            else:
+                _give_back(child)
             return Delivery(digest, attempt, worker, outcome)
         status, detail = KERNEL_DIED, "the grading process died"
     else:
@@ -358,9 +386,12 @@ def grade_in_dask(
     unsafe: bool = False,
     connect_timeout: float = 20.0,
     log: Callable[[str], None] = print,
+    log_dir: Path | None = None,
 ) -> None:
     """Grade ``tasks`` on the Dask cluster of ``scheduler``; ``on_result(outcome)``
     is called in this process, exactly once per student, in completion order.
+    A retried student's first attempt's nbgrader log is kept as
+    ``<log_dir>/<student>.1.log`` (as the local pool keeps it).
 
     Raises GradeClassError when the scheduler cannot be reached, a worker cannot
     sandbox student code, the course cannot be set up on a worker, or the
@@ -382,7 +413,8 @@ def grade_in_dask(
         pending = iter(tasks)
         once = ExactlyOnce()
         expected = once.expected  # filled as tasks are sent
-        students: dict[str, str] = {}  # future key -> student
+        retry = RetryOnce()
+        sent: dict[str, GradingTask] = {}  # future key -> task (kept for a retry)
         in_flight = as_completed(loop=client.loop)
         limit = 2 * max(1, sum(client.nthreads().values()))
         state = {"db_error": None, "merged": 0, "resumed": 0}
@@ -416,39 +448,39 @@ def grade_in_dask(
                     state["resumed"] += 1
                     deliver(kept)
                     continue
-                future = client.submit(
-                    grade_remote,
-                    course_future,
-                    task,
-                    digest,
-                    timeout,
-                    unsafe,
-                    key=f"grade-{task.student}-{run_id}",
-                    pure=False,
-                )
-                students[future.key] = task.student
-                in_flight.add(future)
+                send(task, "")
+
+        def send(task: GradingTask, suffix: str) -> None:
+            future = client.submit(
+                grade_remote,
+                course_future,
+                task,
+                expected[task.student],
+                timeout,
+                unsafe,
+                key=f"grade-{task.student}-{run_id}{suffix}",
+                pure=False,
+            )
+            sent[future.key] = task
+            in_flight.add(future)
 
         submit_more()
         while in_flight.count():
             future = next(in_flight)
-            student = students.pop(future.key)
+            task = sent.pop(future.key)
+            student = task.student
             try:
-                deliver(future.result())
+                delivery = future.result()
             except GradingSetupError as exc:
                 raise GradeClassError(f"worker set-up failed: {exc}") from exc
             except KilledWorker as exc:
-                deliver(
-                    Delivery(
-                        expected[student],
-                        "scheduler",
-                        "",
-                        GradingOutcome(
-                            student,
-                            KERNEL_DIED,
-                            f"not graded: every worker running it died ({exc})",
-                        ),
-                    )
+                delivery = Delivery(
+                    expected[student],
+                    "scheduler",
+                    "",
+                    GradingOutcome(
+                        student, KERNEL_DIED, f"not graded: every worker running it died ({exc})"
+                    ),
                 )
             except Exception as exc:
                 if client.status != "running":
@@ -456,15 +488,20 @@ def grade_in_dask(
                         f"lost the Dask scheduler {scheduler} mid-run ({exc}); "
                         "the results so far are merged, run the same command again"
                     ) from exc
-                deliver(
-                    Delivery(
-                        expected[student],
-                        "scheduler",
-                        "",
-                        GradingOutcome(student, ERROR, f"{type(exc).__name__}: {exc}"),
-                    )
+                delivery = Delivery(
+                    expected[student],
+                    "scheduler",
+                    "",
+                    GradingOutcome(student, ERROR, f"{type(exc).__name__}: {exc}"),
                 )
             future.release()
+            final = retry.final(delivery.outcome)
+            if final is None:  # graded again (a new task: another key, a fresh process)
+                if log_dir is not None and delivery.outcome.log:
+                    (Path(log_dir) / f"{student}.1.log").write_text(delivery.outcome.log)
+                send(task, "-retry")
+            else:
+                deliver(dataclasses.replace(delivery, outcome=final))
             submit_more()
         if state["db_error"] is not None:
             kept = spool.students()

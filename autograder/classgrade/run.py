@@ -288,6 +288,7 @@ def grade_class(
                         spool_dir=report_dir / "spool",
                         on_result=on_result,
                         log=log,
+                        log_dir=log_dir,
                     )
                 else:
                     grade_in_workers(

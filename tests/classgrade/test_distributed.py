@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from classgrade.fixture_course import VARIANTS, gradebook_scores, notebook_bytes, submit
+from classgrade.fixture_course import VARIANTS, gradebook_scores, notebook_bytes, run, submit
 from services import VENV_BIN, dask_cluster, free_port
 
 import autograder.classgrade as gc
@@ -224,3 +224,123 @@ def test_cli_takes_a_scheduler():
     parser = cli.build_parser()
     assert parser.parse_args([]).scheduler is None
     assert parser.parse_args(["--scheduler", "tls://h:8786"]).scheduler == "tls://h:8786"
+
+
+# --- retry once, as the local pool does ---------------------------------------------
+
+
+def test_retry_rule_holds_back_only_a_first_time_out_or_lost_kernel():
+    """Is a first "timed out"/"kernel died" held back (grade again), the second
+    attempt final whatever it gives, noted with the pool's text, and every other
+    status reported at once, unchanged?"""
+    retry = distributed.RetryOnce()
+    for status in sorted(set(gc.STATUSES) - {gc.TIMED_OUT, gc.KERNEL_DIED}):
+        outcome = task.GradingOutcome("x", status, "why")
+        assert retry.final(outcome) is outcome
+    first = task.GradingOutcome("ann", gc.TIMED_OUT, "over the time budget of 5 s", seconds=5.0)
+    assert retry.final(first) is None
+    assert retry.final(task.GradingOutcome("bob", gc.KERNEL_DIED, "lost")) is None
+    final = retry.final(task.GradingOutcome("ann", gc.GRADED, "", seconds=2.0))
+    assert (final.student, final.outcome, final.seconds) == ("ann", gc.GRADED, 7.0)
+    assert final.detail == (
+        "after one retry (first attempt: timed out: over the time budget of 5 s)"
+    )
+    again = retry.final(task.GradingOutcome("bob", gc.KERNEL_DIED, "lost"))
+    assert (again.outcome, again.detail) == (
+        gc.KERNEL_DIED,
+        "lost; after one retry (first attempt: kernel died: lost)",
+    )
+    assert retry.first == {}  # nothing left held back
+
+
+@pytest.fixture
+def no_idle_children():
+    """Grading processes kept warm by grade_remote in this process are killed after."""
+    yield
+    with distributed._IDLE_LOCK:
+        children, distributed._IDLE[:] = list(distributed._IDLE), []
+    for child in children:
+        child.kill()
+
+
+def test_a_kernel_lost_once_gets_the_local_pools_status_on_the_dask_path(
+    course, tmp_path, no_idle_children
+):
+    """The Dask task (run outside a cluster) and the coordinator's retry rule: is a
+    student whose kernel dies on the first attempt only graded by the second
+    attempt, in a fresh grading process, with the status, score and detail the
+    local pool gives the same submission?"""
+    from classgrade.fixture_course import GOOD
+    from classgrade.test_pool import attempt_log, attempts
+
+    codes = {**GOOD, "double": attempt_log(tmp_path / "dask", kill="kernel", only_first=True)}
+    snapshot = task.course_snapshot(
+        course, "one_neuron", assignment_gradebook(course / "gradebook.db", "fixture")
+    )
+    job = task.GradingTask(
+        "once", "one_neuron", {"one_neuron.ipynb": notebook_bytes(course, codes)}
+    )
+    digest = distributed.task_digest(snapshot, job)
+    retry = distributed.RetryOnce()
+    first = distributed.grade_remote(snapshot, job, digest, 300, False)
+    assert first.outcome.outcome == gc.KERNEL_DIED
+    assert retry.final(first.outcome) is None
+    assert distributed._IDLE == []  # its grading process was not kept for the retry
+    second = distributed.grade_remote(snapshot, job, digest, 300, False)
+    final = retry.final(second.outcome)
+    assert len(set(attempts(tmp_path / "dask"))) == 2  # two attempts, two processes
+
+    codes["double"] = attempt_log(tmp_path / "local", kill="kernel", only_first=True)
+    submit(course, "once", codes)
+    code, (local,) = run(course, workers=1)
+    assert len(set(attempts(tmp_path / "local"))) == 2
+    assert (final.outcome, local.status) == (gc.GRADED, gc.GRADED)
+    scores = {
+        g: v["auto_score"] for g, v in final.submission["notebooks"]["one_neuron"]["grades"].items()
+    }
+    assert sum(scores.values()) == local.score == 3.0
+    # the same detail but for the kernel's address and pid in nbgrader's message
+    assert final.detail.split("DeadKernelError")[0] == local.detail.split("DeadKernelError")[0]
+    assert final.detail.startswith("after one retry (first attempt: kernel died: DeadKernelError")
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_dask_retries_a_lost_kernel_once_like_the_local_pool(course, tmp_path):
+    """On two real Dask workers, a kernel lost on the first attempt only is graded in
+    full by the retry, one lost every time ends "kernel died" after exactly two
+    attempts: the same statuses, scores, details, logs and rows as the local pool."""
+    from classgrade.fixture_course import GOOD
+    from classgrade.test_pool import attempt_log, attempts
+
+    local = tmp_path / "local"
+    shutil.copytree(course, local)
+    for root in (course, local):
+        for sid, only_first in (("once", True), ("always", False)):
+            double = attempt_log(
+                tmp_path / f"{root.name}-{sid}", kill="kernel", only_first=only_first
+            )
+            submit(root, sid, {**GOOD, "double": double})
+        submit(root, "good", GOOD)
+    code_local, res_local = run(local, workers=2)
+    with dask_cluster(2) as cluster:
+        code, res = gc.grade_class(
+            course_dir=course, scheduler=cluster.address, log=lambda *a: None
+        )
+    assert code == code_local == gc.EXIT_ATTENTION
+    assert [(r.student_id, r.status, r.score, r.detail) for r in res] == [
+        (r.student_id, r.status, r.score, r.detail) for r in res_local
+    ]
+    by = {r.student_id: r for r in res}
+    assert (by["once"].status, by["once"].score) == (gc.GRADED, 3.0)
+    assert by["once"].detail.startswith("after one retry (first attempt: kernel died:")
+    assert by["always"].status == gc.KERNEL_DIED and "after one retry" in by["always"].detail
+    assert len(set(attempts(tmp_path / "course-once"))) == 2  # two grading processes
+    assert len(attempts(tmp_path / "course-always")) == 2  # exactly two attempts
+    for root in (course, local):
+        assert {p.name for p in (root / "reports/logs").glob("once*.log")} == {
+            "once.log",
+            "once.1.log",
+        }
+    # "always" has no grades in either (its verdict is final: kernel died)
+    assert _grade_rows(course) == _grade_rows(local) == (2 * 2, 2)
