@@ -57,7 +57,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from autograder.classgrade.pool import RETRIED, kill_tree, retry_note
+from autograder.classgrade.pool import RETRIED, kill_tree, needs_retry, retry_note
 from autograder.classgrade.results import ERROR, KERNEL_DIED, TIMED_OUT, GradeClassError
 from autograder.classgrade.task import (
     CourseSnapshot,
@@ -125,7 +125,7 @@ class RetryOnce:
         first = self.first.pop(outcome.student, None)
         if first is not None:
             return retry_note(first, outcome)
-        if outcome.outcome in RETRIED:
+        if needs_retry(outcome):
             self.first[outcome.student] = outcome
             return None
         return outcome

@@ -42,6 +42,12 @@ from autograder.classgrade.task import (
 RETRIED = frozenset({TIMED_OUT, KERNEL_DIED})
 
 
+def needs_retry(outcome: GradingOutcome) -> bool:
+    """A first "timed out"/"kernel died" is graded again, unless the kernel itself
+    already ran the notebook twice (a hanging notebook is not run four times)."""
+    return outcome.outcome in RETRIED and not outcome.kernel_reran
+
+
 def retry_note(first: GradingOutcome, final: GradingOutcome) -> GradingOutcome:
     """The outcome reported for a retried student: the second one, its detail
     saying that it came after one retry and what the first attempt gave, its
@@ -166,7 +172,7 @@ def grade_in_workers(
     def finish(slot: _Slot, task: GradingTask, outcome: GradingOutcome) -> None:
         """Report ``outcome``, or grade ``task`` again in a fresh worker (its
         first "timed out"/"kernel died"); ``slot`` is then replaced."""
-        if outcome.outcome in RETRIED and task.student not in first_attempts:
+        if needs_retry(outcome) and task.student not in first_attempts:
             first_attempts[task.student] = outcome
             # keep the first attempt's nbgrader log beside the second's
             with contextlib.suppress(OSError):

@@ -96,6 +96,9 @@ class GradingOutcome:
     autograded: dict[str, bytes] | None = None  # files of autograded/<student>/<assignment>/
     feedback: dict[str, bytes] | None = None  # files of feedback/<student>/<assignment>/
     log: str = ""  # nbgrader's log of this student
+    # the course's SandboxedExecute already ran the notebook a second time in a fresh
+    # kernel with the same result: the engines do not grade such a student again
+    kernel_reran: bool = False
 
 
 def course_snapshot(course_dir: Path, assignment: str, gradebook: bytes) -> CourseSnapshot:
@@ -167,6 +170,19 @@ def classify(exc: BaseException) -> str:
         if type(e).__name__ in {"DeadKernelError", "UnresponsiveKernelError"}:
             return KERNEL_DIED
     return ERROR
+
+
+def kernel_reran(notebook_path: Path) -> bool:
+    """Whether the autograded notebook says that the kernel already ran it twice
+    (``SandboxedExecute`` appends ``RERUN_NOTE`` to the error of a second failure)."""
+    from autograder.preprocessors.sandboxed_execute import RERUN_NOTE
+
+    nb = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
+    return any(
+        output.get("output_type") == "error" and RERUN_NOTE.strip() in str(output.get("evalue"))
+        for cell in nb.get("cells", [])
+        for output in cell.get("outputs", []) or []
+    )
 
 
 def execution_problem(notebook_path: Path) -> tuple[str, str]:
@@ -260,12 +276,12 @@ class _ScratchCourse:
             path.write_bytes(content)
         folder.mkdir(parents=True, exist_ok=True)
 
-    def _execution_problem(self, task: GradingTask) -> tuple[str, str]:
+    def _execution_problem(self, task: GradingTask) -> tuple[str, str, bool]:
         for path in sorted(self._folder("autograded", task).glob("*.ipynb")):
             outcome, detail = execution_problem(path)
             if outcome != GRADED:
-                return outcome, detail
-        return GRADED, ""
+                return outcome, detail, kernel_reran(path)
+        return GRADED, "", False
 
     def grade(self, task: GradingTask, log_path: str | None) -> GradingOutcome:
         from nbgrader.api import Gradebook
@@ -317,7 +333,7 @@ class _ScratchCourse:
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
             result.submission = read_submission(gb, task.assignment, task.student)
         result.autograded = _read_tree(self._folder("autograded", task))
-        result.outcome, result.detail = self._execution_problem(task)
+        result.outcome, result.detail, result.kernel_reran = self._execution_problem(task)
         if not task.feedback:
             return
         t0 = time.perf_counter()

@@ -37,6 +37,26 @@ def test_execution_problem_read_from_the_autograded_notebook(tmp_path, outputs, 
     assert (detail == "") == (status == gc.GRADED)
 
 
+@pytest.mark.parametrize("rerun", [False, True])
+def test_a_notebook_the_kernel_already_ran_twice_is_not_graded_again(tmp_path, rerun):
+    """Does the class command see that SandboxedExecute already re-ran a lost or hung
+    notebook (so its engines do not run it a third and fourth time)?"""
+    from autograder.classgrade.pool import needs_retry
+    from autograder.preprocessors.sandboxed_execute import KERNEL_LOST_MESSAGE, RERUN_NOTE
+
+    message = KERNEL_LOST_MESSAGE + (RERUN_NOTE if rerun else "")
+    nb = master_notebook()
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("error", ename="KernelLost", evalue=message, traceback=[])
+    ]
+    path = tmp_path / "one_neuron.ipynb"
+    nbformat.write(nb, path)
+    assert task.execution_problem(path)[0] == gc.KERNEL_DIED
+    assert task.kernel_reran(path) is rerun
+    outcome = task.GradingOutcome("ann", gc.KERNEL_DIED, "lost", kernel_reran=rerun)
+    assert needs_retry(outcome) is not rerun
+
+
 def _snapshot(course):
     from autograder.classgrade.gradebook import assignment_gradebook
 
