@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from autograder.assignment import contract
 from autograder.assignment.contract import ASSIGNMENT, NOTEBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def sample_answers():
     """(sample name, release notebook -> submission, expected points per grade cell)."""
     from fixtures import catalog, samples
 
-    full = dict(catalog.POINTS)
+    full = dict(contract.POINTS)
     yield "perfect", samples.perfect, full
     yield "untouched", samples.untouched, {cell: 0.0 for cell in full}
     for name in DEMO_MISTAKES:

@@ -19,11 +19,12 @@ from nbformat.v4 import new_code_cell
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
 import autograder.classgrade as gc
+from autograder.assignment import contract
 from autograder.classgrade.special_files import find_special_files, read_regular
-from fixtures import catalog, samples
+from fixtures import samples
 
 NB = f"{ASSIGNMENT}.ipynb"
-FULL = sum(catalog.POINTS.values())
+FULL = sum(contract.POINTS.values())
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
 SHADOWS = {

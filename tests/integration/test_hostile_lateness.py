@@ -14,11 +14,12 @@ import pytest
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
 import autograder.classgrade as gc
+from autograder.assignment import contract
 from autograder.classgrade import collect, lateness
-from fixtures import catalog, samples
+from fixtures import samples
 
 NB = f"{ASSIGNMENT}.ipynb"
-FULL = sum(catalog.POINTS.values())
+FULL = sum(contract.POINTS.values())
 DUE = "2026-11-30 12:00:00 UTC"
 FORGED = b"2026-11-29 09:00:00.000000 UTC"  # a day before the due date
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")

@@ -14,11 +14,12 @@ from nbgrader.apps.autogradeapp import AutogradeApp
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
 import autograder.classgrade as gc
+from autograder.assignment import contract
 from autograder.preprocessors.check_nbgrader_metadata import notebook_metadata_problem
-from fixtures import catalog, samples
+from fixtures import samples
 
 NB = f"{ASSIGNMENT}.ipynb"
-FULL = sum(catalog.POINTS.values())
+FULL = sum(contract.POINTS.values())
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
 

@@ -17,12 +17,13 @@ import pytest
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
 import autograder.classgrade as gc
+from autograder.assignment import contract
 from autograder.classgrade import collect
 from autograder.classgrade.safe_zip import ZipLimits, extract_export
-from fixtures import catalog, samples
+from fixtures import samples
 
 NB = f"{ASSIGNMENT}.ipynb"
-FULL = sum(catalog.POINTS.values())
+FULL = sum(contract.POINTS.values())
 MOODLE = collect.LMS_REGEXPS["moodle"]
 CANVAS = collect.LMS_REGEXPS["canvas"]
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")

@@ -17,10 +17,11 @@ from nbgrader.apps.autogradeapp import AutogradeApp
 from nbgrader_helpers import ASSIGNMENT, copy_course, generate_assignment
 
 import autograder.classgrade as gc
-from fixtures import catalog, samples
+from autograder.assignment import contract
+from fixtures import samples
 
 NB = f"{ASSIGNMENT}.ipynb"
-FULL = sum(catalog.POINTS.values())
+FULL = sum(contract.POINTS.values())
 # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings; not ours.
 pytestmark = [
     pytest.mark.slow,  # a class of broken submissions, plain autograde and the class command

@@ -91,7 +91,7 @@ def test_catalog_entries_get_the_same_verdicts_through_the_worker(entry):
     verdict = TrustedVerdict(assignment=PACKAGE, call_timeout=10, check_timeout=60)
     with ASSIGNMENT_SPEC.worker(call_timeout=10) as worker:
         worker.load(list(sources.items()))
-        for cell in catalog.OWN_CELLS[entry.function]:
+        for cell in contract.OWN_CELLS[entry.function]:
             check, arg_names = CHECKS[cell]
             failure = verdict.run_check(worker, check, arg_names)
             assert (failure is None) == (expected[cell] > 0), (cell, failure)
