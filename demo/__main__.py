@@ -22,13 +22,10 @@ from autograder.assignment.contract import ASSIGNMENT, NOTEBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Graded cells by the function they judge (columns of the table).
-COLUMNS = [
-    ("random_sample", ["test_random_sample"]),
-    ("sigmoid", ["test_sigmoid_values", "test_sigmoid_stability"]),
-    ("BCELoss", ["test_bce_loss"]),
-    ("backprop", ["test_backprop"]),
-    ("accuracy", ["test_final_accuracy"]),
+# Graded cells by the function they judge (columns of the table), from the contract;
+# the cells that judge several functions together (the final accuracy) come last.
+COLUMNS = [(function, list(contract.OWN_CELLS[function])) for function in contract.FUNCTIONS] + [
+    ("accuracy", list(contract.JOINT_CELLS))
 ]
 
 
@@ -47,7 +44,7 @@ def _nbgrader(args, cwd):
 
 # One typical mistake per function, taken from the catalog (with the reference
 # solution in the other answer cells).
-DEMO_MISTAKES = ["rs_not_stratified", "sig_naive", "bce_no_clip", "bp_sign"]
+DEMO_MISTAKES = ["rs_not_stratified", "sig_naive_positive", "bce_no_clip", "bp_sign"]
 
 
 def sample_answers():
