@@ -80,3 +80,19 @@ def validate(notebook, course_dir=ROOT, invert=False):
     config = course_config(course_dir)
     config.Validator.invert = invert
     return Validator(config=config).validate(str(notebook))
+
+
+def code_notebook(*sources: str):
+    """A python3 notebook whose code cells are the given (dedented) sources."""
+    import textwrap
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def stream_text(cell) -> str:
+    """Everything a code cell printed (its stream outputs joined)."""
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")

@@ -1,30 +1,17 @@
 """SandboxedExecute: nbgrader's Execute with the kernel in the sandbox (caps, lost kernels, refusal)."""
 
-import textwrap
-
 import pytest
+from nbgrader_helpers import code_notebook, stream_text
 
 from autograder.sandbox import bubblewrap as sandbox
-
-
-def _notebook(*sources):
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-def _texts(cell):
-    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
 
 
 def test_kernel_output_is_capped_while_it_arrives():
     from autograder.preprocessors.sandboxed_execute import SandboxedExecute
 
-    nb = _notebook("print('x' * 3000, end='')", "print('small')")
+    nb = code_notebook("print('x' * 3000, end='')", "print('small')")
     SandboxedExecute(timeout=30, max_output_bytes=1000).preprocess(nb, {})
-    flood, small = (_texts(cell) for cell in nb.cells)
+    flood, small = (stream_text(cell) for cell in nb.cells)
     assert flood.startswith("x" * 1000 + "\n[... вывод обрезан")
     assert flood.count("x") == 1000
     assert small == "small\n"
@@ -34,10 +21,10 @@ def test_kernel_in_unsafe_mode_runs_with_limits_only(monkeypatch, capsys):
     from autograder.preprocessors.sandboxed_execute import SandboxedExecute
 
     monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
-    nb = _notebook("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])")
+    nb = code_notebook("import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])")
     executor = SandboxedExecute(timeout=30, unsafe=True, kernel_memory_bytes=3 * sandbox.GiB)
     executor.preprocess(nb, {})
-    assert _texts(nb.cells[0]).strip() == str(3 * sandbox.GiB)
+    assert stream_text(nb.cells[0]).strip() == str(3 * sandbox.GiB)
     assert "UNSAFE GRADING" in capsys.readouterr().err
 
 
@@ -47,22 +34,24 @@ def test_kernel_refuses_without_sandbox(monkeypatch):
     monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "test: no bwrap"))
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
     with pytest.raises(sandbox.SandboxUnavailableError, match="test: no bwrap"):
-        SandboxedExecute(timeout=30).preprocess(_notebook("1"), {})
+        SandboxedExecute(timeout=30).preprocess(code_notebook("1"), {})
 
 
 def test_huge_kernel_message_is_refused():
     """One 50 MB output never reaches the notebook; the grader goes on with the next cells."""
     from autograder.preprocessors.sandboxed_execute import SandboxedExecute
 
-    nb = _notebook("print('x' * 50_000_000)", "print('small')")
+    nb = code_notebook("print('x' * 50_000_000)", "print('small')")
     executor = SandboxedExecute(
         timeout=5, iopub_timeout=2, max_message_bytes=1024 * 1024, max_output_bytes=10**9
     )  # only the message size limit protects here
     executor.preprocess(nb, {})
-    sizes = [len(_texts(cell)) for cell in nb.cells]
+    sizes = [len(stream_text(cell)) for cell in nb.cells]
     assert max(sizes) < 1024 * 1024
     second = nb.cells[1]
-    assert _texts(second) == "small\n" or [o.get("ename") for o in second.outputs] == ["KernelLost"]
+    assert stream_text(second) == "small\n" or [o.get("ename") for o in second.outputs] == [
+        "KernelLost"
+    ]
 
 
 # -- plots: the kernel keeps ipykernel's inline backend ------------------------------------

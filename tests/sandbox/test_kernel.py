@@ -1,23 +1,11 @@
 """The sandboxed notebook kernel (autograder.sandbox.kernel): what it sees and binds."""
 
 import os
-import textwrap
 
 import pytest
+from nbgrader_helpers import code_notebook, stream_text
 
 from autograder.sandbox import bubblewrap as sandbox
-
-
-def _notebook(*sources):
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(textwrap.dedent(s)) for s in sources])
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-def _texts(cell):
-    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
 
 
 @pytest.fixture
@@ -45,7 +33,7 @@ def test_student_file_binds_skip_notebooks_and_symlinks(student_dir):
 def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
     from autograder.preprocessors.sandboxed_execute import SandboxedExecute
 
-    nb = _notebook(
+    nb = code_notebook(
         """
         import os
         print(os.getuid() >= %d, os.getcwd(), sorted(os.listdir(".")), "JPY_PARENT_PID" in os.environ)
@@ -70,7 +58,7 @@ def test_kernel_runs_sandboxed_with_the_students_files(student_dir, capfd):
         "import os; os.write(2, b'FD2-MARKER\\n'); os.write(1, b'FD1-MARKER\\n')",
     )
     SandboxedExecute(timeout=30).preprocess(nb, {"metadata": {"path": str(student_dir)}})
-    outs = [_texts(cell) for cell in nb.cells]
+    outs = [stream_text(cell) for cell in nb.cells]
     if os.geteuid() == 0:
         assert outs[0].split()[0] == "True"
     assert outs[0].split()[1:] == [sandbox.SANDBOX_WORKDIR, "['data.txt',", "'sub']", "False"]
