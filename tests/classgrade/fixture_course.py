@@ -118,3 +118,26 @@ def run(root, **kw):
 
 def by_id(results):
     return {r.student_id: r for r in results}
+
+
+def attempt_log(path, *, kill: str, only_first: bool = False) -> str:
+    """An answer cell that appends the pid of its grading process (the kernel's
+    parent) to ``path``, then SIGKILLs ``kill`` ("kernel" or "grader"), on every
+    attempt or only on the first. The fixture course runs kernels without a
+    sandbox, so the file outside the scratch course is how the test counts
+    attempts and tells their worker processes apart."""
+    target = "os.getpid()" if kill == "kernel" else "os.getppid()"
+    condition = f"len(open({str(path)!r}).readlines()) == 1" if only_first else "True"
+    return (
+        "import os, signal\n"
+        f"with open({str(path)!r}, 'a') as log:\n"
+        "    log.write(f'{os.getppid()}\\n')\n"
+        f"if {condition}:\n"
+        f"    os.kill({target}, signal.SIGKILL)\n"
+        "def double(x):\n"
+        "    return 2 * x"
+    )
+
+
+def attempts(path) -> list[str]:
+    return path.read_text().split()

@@ -270,8 +270,7 @@ def test_a_kernel_lost_once_gets_the_local_pools_status_on_the_dask_path(
     student whose kernel dies on the first attempt only graded by the second
     attempt, in a fresh grading process, with the status, score and detail the
     local pool gives the same submission?"""
-    from classgrade.fixture_course import GOOD
-    from classgrade.test_pool import attempt_log, attempts
+    from classgrade.fixture_course import GOOD, attempt_log, attempts
 
     codes = {**GOOD, "double": attempt_log(tmp_path / "dask", kill="kernel", only_first=True)}
     snapshot = task.course_snapshot(
@@ -310,8 +309,7 @@ def test_dask_retries_a_lost_kernel_once_like_the_local_pool(course, tmp_path):
     """On two real Dask workers, a kernel lost on the first attempt only is graded in
     full by the retry, one lost every time ends "kernel died" after exactly two
     attempts: the same statuses, scores, details, logs and rows as the local pool."""
-    from classgrade.fixture_course import GOOD
-    from classgrade.test_pool import attempt_log, attempts
+    from classgrade.fixture_course import GOOD, attempt_log, attempts
 
     local = tmp_path / "local"
     shutil.copytree(course, local)
