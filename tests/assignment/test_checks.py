@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 
 from autograder.assignment import checks, contract, reference
 
+# Graded cell of each check, from the contract: a renamed grade_id changes nothing here.
+CELL = {cell.check: cell.grade_id for cell in contract.GRADED_CELLS}
+
 REFERENCE = {name: getattr(reference, name) for name in contract.FUNCTIONS}
 
 
@@ -131,28 +134,28 @@ def bp_mse(net, x, y, lr=0.01):
 
 
 WRONG = [
-    ("test_random_sample", "random_sample", rs_not_stratified, "стратифицированным"),
-    ("test_random_sample", "random_sample", rs_wrong_order, "порядок"),
-    ("test_random_sample", "random_sample", rs_overlap, "пересекаются"),
-    ("test_random_sample", "random_sample", rs_deterministic, "seed внутри функции"),
-    ("test_sigmoid_values", "sigmoid", sig_wrong_sign, "знак"),
-    ("test_sigmoid_values", "sigmoid", sig_math, "math.exp"),
-    ("test_sigmoid_values", "sigmoid", sig_list, "получено list"),
-    ("test_sigmoid_stability", "sigmoid", sig_exp_ratio, "больших положительных x"),
-    ("test_sigmoid_stability", "sigmoid", sig_complement_ratio, "больших отрицательных x"),
-    ("test_sigmoid_stability", "sigmoid", sig_clip_output, "значения неверны"),
-    ("test_bce_loss", "BCELoss", bce_mean, "не усредняйте"),
-    ("test_bce_loss", "BCELoss", bce_no_clip, "np.clip"),
-    ("test_bce_loss", "BCELoss", bce_log2, "основанию 2"),
-    ("test_bce_loss", "BCELoss", bce_seed, "независимо от метки"),
-    ("test_backprop", "backprop", bp_sign, "знак"),
-    ("test_backprop", "backprop", bp_sum, "сумма вместо среднего"),
-    ("test_backprop", "backprop", bp_noop, "не изменились"),
-    ("test_backprop", "backprop", bp_mse, "MSE"),
-    ("test_final_accuracy", "backprop", bp_sign, "не уменьшает потерю"),
-    ("test_final_accuracy", "backprop", bp_noop, "не изменил net.w"),
-    ("test_final_accuracy", "sigmoid", sig_wrong_sign, "точность"),
-    ("test_final_accuracy", "sigmoid", np.tanh, "точность"),
+    (CELL["check_random_sample"], "random_sample", rs_not_stratified, "стратифицированным"),
+    (CELL["check_random_sample"], "random_sample", rs_wrong_order, "порядок"),
+    (CELL["check_random_sample"], "random_sample", rs_overlap, "пересекаются"),
+    (CELL["check_random_sample"], "random_sample", rs_deterministic, "seed внутри функции"),
+    (CELL["check_sigmoid_values"], "sigmoid", sig_wrong_sign, "знак"),
+    (CELL["check_sigmoid_values"], "sigmoid", sig_math, "math.exp"),
+    (CELL["check_sigmoid_values"], "sigmoid", sig_list, "получено list"),
+    (CELL["check_sigmoid_stability"], "sigmoid", sig_exp_ratio, "больших положительных x"),
+    (CELL["check_sigmoid_stability"], "sigmoid", sig_complement_ratio, "больших отрицательных x"),
+    (CELL["check_sigmoid_stability"], "sigmoid", sig_clip_output, "значения неверны"),
+    (CELL["check_bce_loss"], "BCELoss", bce_mean, "не усредняйте"),
+    (CELL["check_bce_loss"], "BCELoss", bce_no_clip, "np.clip"),
+    (CELL["check_bce_loss"], "BCELoss", bce_log2, "основанию 2"),
+    (CELL["check_bce_loss"], "BCELoss", bce_seed, "независимо от метки"),
+    (CELL["check_backprop"], "backprop", bp_sign, "знак"),
+    (CELL["check_backprop"], "backprop", bp_sum, "сумма вместо среднего"),
+    (CELL["check_backprop"], "backprop", bp_noop, "не изменились"),
+    (CELL["check_backprop"], "backprop", bp_mse, "MSE"),
+    (CELL["check_final_accuracy"], "backprop", bp_sign, "не уменьшает потерю"),
+    (CELL["check_final_accuracy"], "backprop", bp_noop, "не изменил net.w"),
+    (CELL["check_final_accuracy"], "sigmoid", sig_wrong_sign, "точность"),
+    (CELL["check_final_accuracy"], "sigmoid", np.tanh, "точность"),
 ]
 
 
@@ -239,7 +242,12 @@ def _hostile(kind, function):
 @pytest.mark.parametrize("kind", ["eq", "subclass"])
 @pytest.mark.parametrize(
     "grade_id",
-    ["test_random_sample", "test_sigmoid_values", "test_sigmoid_stability", "test_bce_loss"],
+    [
+        CELL["check_random_sample"],
+        CELL["check_sigmoid_values"],
+        CELL["check_sigmoid_stability"],
+        CELL["check_bce_loss"],
+    ],
 )
 def test_objects_that_claim_equality_fail(grade_id, kind):
     """Can a returned object that 'equals everything' pass a check? It must not."""
@@ -254,7 +262,7 @@ def test_backprop_setting_hostile_parameters_fails():
         net.b = EqualToEverything()
 
     with pytest.raises(AssertionError, match="ожидалось число"):
-        run("test_backprop", backprop=bp_hostile)
+        run(CELL["check_backprop"], backprop=bp_hostile)
 
 
 # ------------------------------------------------------------ student errors
@@ -316,8 +324,8 @@ def test_naive_sigmoid_warns_but_passes_on_values(capfd):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for sigmoid in (sig_naive, sig_naive_where):
-            run("test_sigmoid_values", sigmoid=sigmoid)
-            run("test_sigmoid_stability", sigmoid=sigmoid)
+            run(CELL["check_sigmoid_values"], sigmoid=sigmoid)
+            run(CELL["check_sigmoid_stability"], sigmoid=sigmoid)
     assert capfd.readouterr() == ("", "")
 
 
@@ -325,11 +333,11 @@ def test_naive_sigmoid_warns_but_passes_on_values(capfd):
 @pytest.mark.parametrize(
     "grade_id,function,impl",
     [
-        ("test_random_sample", "random_sample", rs_wrong_order),
-        ("test_sigmoid_values", "sigmoid", sig_wrong_sign),
-        ("test_bce_loss", "BCELoss", bce_seed),
-        ("test_backprop", "backprop", bp_mse),
-        ("test_final_accuracy", "backprop", bp_noop),
+        (CELL["check_random_sample"], "random_sample", rs_wrong_order),
+        (CELL["check_sigmoid_values"], "sigmoid", sig_wrong_sign),
+        (CELL["check_bce_loss"], "BCELoss", bce_seed),
+        (CELL["check_backprop"], "backprop", bp_mse),
+        (CELL["check_final_accuracy"], "backprop", bp_noop),
     ],
 )
 def test_messages_repeat(grade_id, function, impl):
@@ -353,7 +361,7 @@ def test_random_student_code_gets_the_same_verdict(impl):
     verdicts = set()
     for _ in range(5):
         try:
-            run("test_random_sample", random_sample=impl)
+            run(CELL["check_random_sample"], random_sample=impl)
             verdicts.add("pass")
         except AssertionError:
             verdicts.add("fail")
@@ -363,7 +371,7 @@ def test_random_student_code_gets_the_same_verdict(impl):
 def test_final_accuracy_restores_global_rng():
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    run("test_final_accuracy")
+    run(CELL["check_final_accuracy"])
     assert np.array_equal(np.random.get_state()[1], before)
 
 
@@ -568,7 +576,12 @@ def _verdicts_on_odd_values(make_impls, grade_id):
 
 @pytest.mark.parametrize(
     "grade_id",
-    ["test_random_sample", "test_sigmoid_values", "test_sigmoid_stability", "test_bce_loss"],
+    [
+        CELL["check_random_sample"],
+        CELL["check_sigmoid_values"],
+        CELL["check_sigmoid_stability"],
+        CELL["check_bce_loss"],
+    ],
 )
 def test_odd_return_values_fail_cleanly(grade_id):
     """Whatever the function returns, the check ends in an AssertionError, never a crash."""
@@ -580,7 +593,7 @@ def test_odd_return_values_fail_cleanly(grade_id):
     assert _verdicts_on_odd_values(make, grade_id) == {}
 
 
-@pytest.mark.parametrize("grade_id", ["test_backprop", "test_final_accuracy"])
+@pytest.mark.parametrize("grade_id", [CELL["check_backprop"], CELL["check_final_accuracy"]])
 def test_odd_parameters_fail_cleanly(grade_id):
     """Whatever backprop stores in net.w and net.b, the check fails cleanly."""
 
@@ -598,7 +611,7 @@ def test_odd_sigmoid_in_training_fails_cleanly():
     def make(value):
         return {**REFERENCE, "sigmoid": lambda x: value}
 
-    assert _verdicts_on_odd_values(make, "test_final_accuracy") == {}
+    assert _verdicts_on_odd_values(make, CELL["check_final_accuracy"]) == {}
 
 
 def test_name_error_explains_the_answer_cells_rule():
@@ -608,7 +621,7 @@ def test_name_error_explains_the_answer_cells_rule():
         return positive_part(x)  # noqa: F821 (the helper the student put elsewhere)
 
     with pytest.raises(AssertionError) as info:
-        run("test_sigmoid_values", sigmoid=sigmoid_with_missing_helper)
+        run(CELL["check_sigmoid_values"], sigmoid=sigmoid_with_missing_helper)
     message = str(info.value)
     assert "NameError" in message and "positive_part" in message
     assert "ячейке ответа" in message and "через аргументы" in message

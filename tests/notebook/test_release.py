@@ -125,10 +125,11 @@ def test_master_edits_survive_regenerate(tmp_path, check_master):
     course = copy_course(tmp_path / "course")
     master_path = course / SOURCE_NOTEBOOK.relative_to(ROOT)
     nb = nbformat.read(master_path, as_version=4)
+    bce_cell, sigmoid_cell = contract.OWN_CELLS["BCELoss"][0], contract.OWN_CELLS["sigmoid"][0]
     sentence = "Это предложение добавлено в JupyterLab."
     _cell(nb, "intro").source += "\n\n" + sentence
     # BCELoss: 2 -> 3 points in the metadata, the prose and (here, a copy of) the contract.
-    _cell(nb, "test_bce_loss").metadata["nbgrader"]["points"] = 3
+    _cell(nb, bce_cell).metadata["nbgrader"]["points"] = 3
     for grade_id, old, new in [
         ("loss", "`BCELoss` (2 балла)", "`BCELoss` (3 балла)"),
         ("intro", "для каждого элемента | 2 |", "для каждого элемента | 3 |"),
@@ -136,9 +137,9 @@ def test_master_edits_survive_regenerate(tmp_path, check_master):
     ]:
         assert old in _cell(nb, grade_id).source
         _cell(nb, grade_id).source = _cell(nb, grade_id).source.replace(old, new)
-    points = dict(contract.POINTS, test_bce_loss=3.0)
+    points = dict(contract.POINTS, **{bce_cell: 3.0})
     assertion = 'assert float(sigmoid(0.0)) == 0.5, "sigmoid(0) должна быть ровно 0.5"'
-    test_cell = _cell(nb, "test_sigmoid_values")
+    test_cell = _cell(nb, sigmoid_cell)
     test_cell.source = assertion + "\n" + test_cell.source
     assert check_master.points_problems(nb, points) == []
     assert check_master.points_problems(nb) != []  # the committed contract disagrees
@@ -150,7 +151,7 @@ def test_master_edits_survive_regenerate(tmp_path, check_master):
     assert master_path.read_bytes() == edited, "regenerating must not touch the master"
     release = nbformat.read(course / RELEASE_NOTEBOOK.relative_to(ROOT), as_version=4)
     assert _cell(release, "intro").source.endswith(sentence)
-    assert _cell(release, "test_bce_loss").metadata["nbgrader"]["points"] == 3
+    assert _cell(release, bce_cell).metadata["nbgrader"]["points"] == 3
     assert check_master.points_problems(release, points) == []
-    visible = _cell(release, "test_sigmoid_values").source
+    visible = _cell(release, sigmoid_cell).source
     assert visible.split("\n")[0] == assertion and "HIDDEN" not in visible
