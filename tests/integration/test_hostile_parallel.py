@@ -68,8 +68,16 @@ def _hog(release, code):
     return nb
 
 
+# The hogs loop forever in a cell: a shorter per-cell hang guard than the course's 120 s
+# (each hog meets it twice: the kernel re-runs a hung notebook once) keeps the test short;
+# the honest notebooks' slowest cell measures ~3 s even at load 57 (bench_hang_guards.py).
+CELL_TIMEOUT = "\nc.SandboxedExecute.timeout = 30\n"
+
+
 def _grade(tmp_path_factory, name, students, workers):
     course = copy_course(tmp_path_factory.mktemp(name))
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(CELL_TIMEOUT)
     generate_assignment(course)
     release = samples.read_release(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     for sid, nb in students(release).items():
