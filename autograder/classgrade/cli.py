@@ -11,12 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.assignment.contract import ASSIGNMENT
 from autograder.classgrade.app import make_app
 from autograder.classgrade.collect import LMS_REGEXPS
 from autograder.classgrade.gradebook import ensure_assignment
 from autograder.classgrade.results import EXIT_OK, EXIT_USAGE, GradeClassError
-from autograder.classgrade.run import grade_class
+from autograder.classgrade.run import grade_class, only_assignment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         "report for a whole class (run in the course directory).",
     )
     p.add_argument(
-        "assignment", nargs="?", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})"
+        "assignment",
+        nargs="?",
+        default=None,
+        help="assignment id (default: the course's one assignment in source/)",
     )
     p.add_argument("--course-dir", default=".", help="course directory (default: .)")
     p.add_argument(
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse argv, run :func:`grade_class`; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.assignment is None:
+            args.assignment = only_assignment(args.course_dir)
         if args.prepare:
             app = make_app(Path(args.course_dir))
             if not ensure_assignment(app, args.assignment):

@@ -27,6 +27,8 @@ HTML-escaped by jinja2's autoescape.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import importlib
 import json
 import os
 import re
@@ -41,7 +43,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from autograder.assignment import contract
 from autograder.classgrade.results import GRADED, LATE, STATUSES, StudentResult
 
 GRADED_STATUSES = (GRADED, LATE)
@@ -56,7 +57,8 @@ UNTOUCHED = "untouched notebook: the stub is left in every answer cell"
 # How many different failure messages of one graded cell the report lists.
 TOP_MESSAGES = 5
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_CELL_REF = re.compile(r"\bcell (\d+)( hit the kernel's| \(later cells)")
+# "cell 14 hit ..." or "cell 14 (sigmoid) hit ..." (the grade_id the class command adds)
+_CELL_REF = re.compile(r"\bcell (\d+)(?: \((?!later)[^)]*\))?( hit the kernel's| \(later cells)")
 
 
 def plot_data(results) -> dict:
@@ -126,7 +128,8 @@ def cell_pass_rate_figure(data: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     names = list(data["cell_pass_rate"])
     rates = [100 * data["cell_pass_rate"][n]["rate"] for n in names]
-    ax.barh([_cell_title(n) for n in names][::-1], rates[::-1], color="tab:green")
+    titles = data.get("cell_titles", {})
+    ax.barh([titles.get(n, n) for n in names][::-1], rates[::-1], color="tab:green")
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of graded students with full points")
     ax.set_title("Pass rate per graded cell")
@@ -170,19 +173,44 @@ def draw_plots(data: dict, report_dir: Path) -> dict:
     return paths
 
 
-def _cell_title(grade_id: str) -> str:
-    """A graded cell with the functions it judges (from the contract), e.g.
-    ``test_backprop (backprop)``; other courses' cells keep their grade_id."""
-    cell = contract.GRADED.get(grade_id)
-    return f"{grade_id} ({', '.join(cell.functions)})" if cell else grade_id
+@dataclasses.dataclass(frozen=True)
+class CellLabels:
+    """The functions behind the assignment's cells, for labels such as
+    ``test_backprop (backprop)``: taken from the assignment's contract that the course
+    names in ``c.TrustedVerdict.assignment`` (the class command names no assignment)."""
 
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)  # grade_id -> function
+    graded: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
-def _cell_name(grade_id: str | None) -> str:
-    if grade_id in contract.FUNCTION_OF_ANSWER:
-        return f"answer cell {grade_id} ({contract.FUNCTION_OF_ANSWER[grade_id]})"
-    if grade_id in contract.GRADED:
-        return f"graded cell {_cell_title(grade_id)}"
-    return f"cell {grade_id}" if grade_id else ""
+    @classmethod
+    def of_course(cls, course_dir: Path | str) -> CellLabels:
+        """The labels of the course in ``course_dir`` (none when it names no assignment)."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        try:
+            config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+            package = config.TrustedVerdict.get("assignment")
+            contract = importlib.import_module(f"{package}.contract") if package else None
+        except Exception:  # a report is still written, with plain grade_ids
+            return cls()
+        if contract is None:
+            return cls()
+        return cls(
+            answers={c.grade_id: c.function for c in contract.ANSWER_CELLS},
+            graded={c.grade_id: tuple(c.functions) for c in contract.GRADED_CELLS},
+        )
+
+    def title(self, grade_id: str) -> str:
+        """A graded cell with the functions it judges; other cells keep their grade_id."""
+        functions = self.graded.get(grade_id)
+        return f"{grade_id} ({', '.join(functions)})" if functions else grade_id
+
+    def name(self, grade_id: str | None) -> str:
+        if grade_id in self.answers:
+            return f"answer cell {grade_id} ({self.answers[grade_id]})"
+        if grade_id in self.graded:
+            return f"graded cell {self.title(grade_id)}"
+        return f"cell {grade_id}" if grade_id else ""
 
 
 def _read_notebook(path: Path) -> dict | None:
@@ -210,6 +238,7 @@ class _Course:
 
     def __init__(self, course_dir: Path, assignment: str):
         self.dir = Path(course_dir)
+        self.labels = CellLabels.of_course(course_dir)
         self.assignment = assignment
         release = self.dir / "release" / assignment
         self.notebooks = sorted(p.name for p in release.glob("*.ipynb")) if release.is_dir() else []
@@ -263,7 +292,7 @@ class _Course:
             index = int(match.group(1))
             if index >= len(nb["cells"]):
                 return match.group(0)
-            label = _cell_name(_grade_id(nb["cells"][index]))
+            label = self.labels.name(_grade_id(nb["cells"][index]))
             return f"cell {index} ({label}){match.group(2)}" if label else match.group(0)
 
         return _CELL_REF.sub(named, detail)
@@ -312,7 +341,7 @@ def student_rows(results, report_dir: Path, course: _Course | None, people: dict
         if detail and not r.needs_instructor:
             notes.append(detail)
         if stubs and not all_stubbed:
-            names = [contract.FUNCTION_OF_ANSWER.get(g, g) for g in stubs]
+            names = [course.labels.answers.get(g, g) for g in stubs]
             notes.append("stub left in: " + ", ".join(names))
         if r.status == LATE:
             notes.append(f"late by {r.seconds_late / 3600:.1f} h")
@@ -337,9 +366,12 @@ def student_rows(results, report_dir: Path, course: _Course | None, people: dict
     return rows
 
 
-def failure_summary(rows: list[dict], cell_names: list[str]) -> list[dict]:
+def failure_summary(
+    rows: list[dict], cell_names: list[str], labels: CellLabels | None = None
+) -> list[dict]:
     """Per graded cell: how many graded students failed it and the most common
     messages (untouched notebooks are left out: they fail everything alike)."""
+    labels = labels or CellLabels()
     summary = []
     for gid in cell_names:
         messages = [
@@ -352,7 +384,7 @@ def failure_summary(rows: list[dict], cell_names: list[str]) -> list[dict]:
         summary.append(
             {
                 "grade_id": gid,
-                "title": _cell_title(gid),
+                "title": labels.title(gid),
                 "failed": len(messages),
                 "messages": [
                     {"count": n, "message": examples[key]}
@@ -441,7 +473,7 @@ def render_html(
         data=data,
         rows=rows,
         cell_names=cell_names,
-        titles={gid: _cell_title(gid) for gid in cell_names},
+        titles={f["grade_id"]: f["title"] for f in failures},
         failures=failures,
         graded_count=sum(1 for row in rows if row["graded"] and not row["untouched"]),
         untouched_count=sum(1 for row in rows if row["untouched"]),
@@ -456,7 +488,7 @@ def render_html(
 def build_report(
     results,
     report_dir,
-    assignment: str = contract.ASSIGNMENT,
+    assignment: str = "",
     *,
     course_dir: Path | str | None = None,
     people: dict | None = None,
@@ -468,11 +500,16 @@ def build_report(
     :class:`autograder.classgrade.export.Person`); ``warnings`` are shown on top."""
     report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
+    if course_dir is not None and not assignment:  # the course's one released assignment
+        released = sorted(p.name for p in (Path(course_dir) / "release").glob("*") if p.is_dir())
+        assignment = released[0] if len(released) == 1 else ""
     course = _Course(Path(course_dir), assignment) if course_dir is not None else None
+    labels = course.labels if course is not None else CellLabels()
     data = plot_data(results)
+    data["cell_titles"] = {gid: labels.title(gid) for gid in data["cell_pass_rate"]}
     rows = student_rows(results, report_dir, course, people or {})
     cell_names = list(data["cell_pass_rate"])
-    failures = failure_summary(rows, cell_names)
+    failures = failure_summary(rows, cell_names, labels)
     draw_plots(data, report_dir)
     saved = dict(data, students=rows, failures=failures, warnings=list(warnings))
     (report_dir / "report.json").write_text(json.dumps(saved, indent=1, ensure_ascii=False))

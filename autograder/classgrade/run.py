@@ -42,7 +42,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder.assignment.contract import ASSIGNMENT
 from autograder.classgrade import database, lateness
 from autograder.classgrade.app import check_sandbox, make_app
 from autograder.classgrade.collect import LMS_REGEXPS, collect_zip, import_roster, read_folder
@@ -87,8 +86,20 @@ def _progress(total: int):
     )
 
 
+def only_assignment(course_dir: Path | str) -> str:
+    """The course's one assignment (the single folder of ``source/``): the default
+    when none is named, so that the class command names no assignment of its own."""
+    source = Path(course_dir) / "source"
+    names = sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
+    if len(names) != 1:
+        raise GradeClassError(
+            f"{source}: name the assignment to grade (found {', '.join(names) or 'none'})"
+        )
+    return names[0]
+
+
 def grade_class(
-    assignment: str = ASSIGNMENT,
+    assignment: str | None = None,
     *,
     course_dir: Path | str = ".",
     zip_path: Path | None = None,
@@ -113,6 +124,7 @@ def grade_class(
     from nbgrader.api import Gradebook
 
     course_dir = Path(course_dir).resolve()
+    assignment = assignment or only_assignment(course_dir)
     report_dir = (course_dir / report_dir).resolve()
     grades_csv = (course_dir / grades_csv).resolve()
     if unsafe:

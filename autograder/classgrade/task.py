@@ -200,14 +200,20 @@ def execution_problem(notebook_path: Path) -> tuple[str, str]:
                 timed_out.append(index)
             elif output.get("ename") in ("KernelLost", "DeadKernelError"):
                 lost.append(index)
+
+    def where(index: int) -> str:
+        # the cell's nbgrader grade_id says which answer it was (no cell numbers to count)
+        grade_id = (nb["cells"][index].get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+        return f"cell {index} ({grade_id})" if isinstance(grade_id, str) else f"cell {index}"
+
     if timed_out:
         return TIMED_OUT, (
-            f"{Path(notebook_path).name}: cell {timed_out[0]} hit the kernel's "
+            f"{Path(notebook_path).name}: {where(timed_out[0])} hit the kernel's "
             "execution timeout (graded without it)"
         )
     if lost:
         return KERNEL_DIED, (
-            f"{Path(notebook_path).name}: kernel lost in cell {lost[0]} "
+            f"{Path(notebook_path).name}: kernel lost in {where(lost[0])} "
             "(later cells not executed; graded without them)"
         )
     return GRADED, ""

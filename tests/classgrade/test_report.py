@@ -7,6 +7,7 @@ import matplotlib.image
 import nbformat
 import pytest
 from nbformat.v4 import new_output
+from nbgrader_helpers import ROOT
 
 from autograder.classgrade.export import Person
 from autograder.classgrade.report import (
@@ -157,6 +158,9 @@ def course(tmp_path):
     """A course folder as the class command leaves it (release, submitted,
     autograded, feedback, logs) for six students."""
     root = tmp_path / "course"
+    root.mkdir()
+    # the course's config names the assignment whose contract labels the cells
+    shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     release = samples.read_release()
     _write(release, root / "release/one_neuron/one_neuron.ipynb")
     students = {
