@@ -286,7 +286,10 @@ class _ScratchCourse:
         for path in sorted(self._folder("autograded", task).glob("*.ipynb")):
             outcome, detail = execution_problem(path)
             if outcome != GRADED:
-                return outcome, detail, kernel_reran(path)
+                reran = kernel_reran(path)
+                if reran:
+                    detail += "; the same after a second run in a fresh kernel"
+                return outcome, detail, reran
         return GRADED, "", False
 
     def grade(self, task: GradingTask, log_path: str | None) -> GradingOutcome:
