@@ -729,8 +729,21 @@ class StudentWorker:
             raise ProtocolViolation("процесс с кодом студента ответил не по протоколу") from exc
         self._observe(name, cpu_before, cpu_after, wall_before, error and error["type"])
         if error is not None:
-            raise student_error(error["type"], error["message"])
-        return _replace_unsupported(result)
+            raise self._student_error(error)
+        return self._returned(result)
+
+    # Once an env (trusted code, e.g. the reference activation) is installed, the
+    # worker holds text the student must never see: from then on no free-form text
+    # of the worker (exception messages, strings, type names) reaches a check's message.
+    def _student_error(self, error: dict) -> StudentError:
+        if self._installed_envs:
+            type_name = error["type"] if error["type"] in _BUILTIN_ERRORS else "Exception"
+            return student_error(type_name, "")
+        return student_error(error["type"], error["message"])
+
+    def _returned(self, value):
+        value = _replace_unsupported(value)
+        return _without_text(value) if self._installed_envs else value
 
     def _observe(self, name, cpu_before, cpu_after, wall_before, error) -> None:
         cpu = None if cpu_before is None or cpu_after is None else max(0.0, cpu_after - cpu_before)
@@ -792,7 +805,7 @@ class StudentWorker:
                 if type(new) is not dict or set(new) != set(cls.state):
                     raise ProtocolViolation("object state expected")
                 # net.w = object(): the check sees a placeholder of that type
-                updates.append((original, _replace_unsupported(new)))
+                updates.append((original, self._returned(new)))
             else:
                 raise ProtocolViolation("unexpected after-state")
         for original, new in updates:
@@ -869,6 +882,18 @@ def _contains_unsupported(value) -> bool:
     if type(value) is list:
         return any(_contains_unsupported(item) for item in value)
     return False
+
+
+def _without_text(value):
+    """value with every string and student-named placeholder made an anonymous one."""
+    if type(value) is str or isinstance(value, Opaque):
+        return opaque("object")
+    if type(value) in (tuple, list):
+        items = [_without_text(item) for item in value]
+        return tuple(items) if type(value) is tuple else items
+    if type(value) is dict:
+        return {key: _without_text(item) for key, item in value.items()}
+    return value
 
 
 def _replace_unsupported(value):

@@ -87,6 +87,14 @@ def worker():
         yield student
 
 
+@pytest.fixture
+def fresh_worker():
+    """A worker no env (trusted code) was ever sent to: its text still comes back."""
+    with ASSIGNMENT.worker(call_timeout=5, unsafe=True) as student:
+        student.load([(name, CELLS[name]) for name in ("identity", "misc", "backprop")])
+        yield student
+
+
 @pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype.str}{a.shape}")
 def test_arrays_come_back_from_the_worker_unchanged(array, worker):
     """Do arrays of many dtypes and shapes come back from the worker unchanged?"""
@@ -148,11 +156,11 @@ def test_time_budget_covers_all_calls_of_a_block(worker):
     ],
 )
 def test_student_exceptions_keep_type_name_and_message(
-    worker, function, args, type_name, message, builtin
+    fresh_worker, function, args, type_name, message, builtin
 ):
     """Is the student's exception raised here with its own type name and message?"""
     with pytest.raises(StudentError) as caught:
-        worker.call(function, args)
+        fresh_worker.call(function, args)
     assert type(caught.value).__name__ == type_name
     assert str(caught.value) == message
     if builtin is not None:
@@ -203,6 +211,26 @@ def test_net_parameters_of_unsupported_types_become_placeholders(worker):
     assert net.b == [1, 2]
 
 
+def test_no_text_of_the_worker_comes_back_once_trusted_code_is_there(fresh_worker):
+    """Once the reference activation is in the worker, can a student's exception message,
+    exception type or returned string carry anything (such as its source) back to a
+    check's message? Only a builtin type name without text, and anonymous placeholders."""
+    student = fresh_worker
+    with pytest.raises(StudentError) as before:
+        student.call("fail_custom")
+    assert (type(before.value).__name__, str(before.value)) == ("MyError", "своя ошибка")
+    student.call("backprop", (CheckNet(0.0, 0.0, "reference"), np.ones(2), np.ones(2)))
+    with pytest.raises(StudentError) as custom:
+        student.call("fail_custom")
+    assert (type(custom.value).__name__, str(custom.value)) == ("Exception", "")
+    with pytest.raises(ValueError) as builtin:
+        student.call("fail_value", (1,))
+    assert str(builtin.value) == ""
+    result = student.call("identity", ("def sigmoid(x): ...",))
+    assert isinstance(result, Opaque) and type(result).__name__ == "object"
+    assert student.call("identity", (0.25,)) == 0.25  # numbers still come back
+
+
 def test_reference_activation_arrives_only_when_needed():
     """Is the trusted sigmoid out of the student's reach until a reference net is sent?"""
     with ASSIGNMENT.worker(call_timeout=5, unsafe=True) as student:
@@ -249,9 +277,9 @@ def test_prints_of_student_code_do_not_break_the_protocol(worker):
         ("returns_anything", "Anything"),
     ],
 )
-def test_unsupported_results_become_inert_placeholders(worker, function, type_name):
+def test_unsupported_results_become_inert_placeholders(fresh_worker, function, type_name):
     """Does a result that is not data arrive as a named placeholder that equals nothing?"""
-    result = worker.call(function)
+    result = fresh_worker.call(function)
     assert isinstance(result, Opaque) and type(result).__name__ == type_name
     assert result != result.__class__() and not (result == 0.5)
     assert not hasattr(result, "__array__") and not hasattr(result, "__len__")
