@@ -884,28 +884,26 @@ def _contains_unsupported(value) -> bool:
     return False
 
 
-def _without_text(value):
-    """value with every string and student-named placeholder made an anonymous one."""
-    if type(value) is str or isinstance(value, Opaque):
-        return opaque("object")
+def _map_leaves(value, leaf):
+    """value with leaf() applied to everything that is not a tuple, list or dict."""
     if type(value) in (tuple, list):
-        items = [_without_text(item) for item in value]
+        items = [_map_leaves(item, leaf) for item in value]
         return tuple(items) if type(value) is tuple else items
     if type(value) is dict:
-        return {key: _without_text(item) for key, item in value.items()}
-    return value
+        return {key: _map_leaves(item, leaf) for key, item in value.items()}
+    return leaf(value)
+
+
+def _without_text(value):
+    """value with every string and student-named placeholder made an anonymous one."""
+    return _map_leaves(
+        value, lambda x: opaque("object") if type(x) is str or isinstance(x, Opaque) else x
+    )
 
 
 def _replace_unsupported(value):
     """value with every unsupported marker replaced by an Opaque placeholder."""
-    if isinstance(value, wire.Unsupported):
-        return opaque(value.name)
-    if type(value) in (tuple, list):
-        items = [_replace_unsupported(item) for item in value]
-        return tuple(items) if type(value) is tuple else items
-    if type(value) is dict:
-        return {key: _replace_unsupported(item) for key, item in value.items()}
-    return value
+    return _map_leaves(value, lambda x: opaque(x.name) if isinstance(x, wire.Unsupported) else x)
 
 
 __all__ = [
