@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 from classgrade.fixture_course import (
     GOOD,
     attempt_log,
@@ -17,6 +18,9 @@ from classgrade.fixture_course import (
 
 import autograder.classgrade as gc
 from autograder.classgrade import pool
+
+# whole runs of real kernels or a class: not part of the fast set
+pytestmark = pytest.mark.slow
 
 
 def test_kill_tree_kills_descendants_in_their_own_sessions():

@@ -24,6 +24,9 @@ from classgrade.fixture_course import (
 
 import autograder.classgrade as gc
 
+# whole runs of real kernels or a class: not part of the fast set
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def mixed_class(course):

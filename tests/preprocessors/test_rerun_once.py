@@ -13,6 +13,9 @@ from autograder.classgrade.results import GRADED, KERNEL_DIED, TIMED_OUT
 from autograder.classgrade.task import execution_problem
 from autograder.preprocessors.sandboxed_execute import RERUN_NOTE
 
+# whole runs of real kernels or a class: not part of the fast set
+pytestmark = pytest.mark.slow
+
 LOSE_KERNEL_IF_MARKED = f"import os\nif os.path.exists({MARKER!r}):\n    os.kill(os.getpid(), 9)"
 LOSE_KERNEL = "import os\nos.kill(os.getpid(), 9)"
 

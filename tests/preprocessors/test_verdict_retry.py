@@ -7,6 +7,8 @@ process to the next); the student function hangs only when the check asks it to,
 assertion hinges on how fast the machine is: a hang never ends, the other call is
 trivial, and its guard (20 s) is far above what it takes."""
 
+import pytest
+
 from autograder.assignment import checks
 from autograder.preprocessors.trusted_verdict import (
     VERDICT_TIMEOUT_ENAME,
@@ -17,6 +19,9 @@ from autograder.preprocessors.trusted_verdict import (
 )
 
 STUDENT = "def f(hang):\n    while hang:\n        pass\n    return 2\n"
+
+# whole runs of real kernels or a class: not part of the fast set
+pytestmark = pytest.mark.slow
 
 
 def _verdict(hang_on_runs):
