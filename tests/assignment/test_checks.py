@@ -17,6 +17,13 @@ from autograder.assignment import checks, contract, reference
 
 # Graded cell of each check, from the contract: a renamed grade_id changes nothing here.
 CELL = {cell.check: cell.grade_id for cell in contract.GRADED_CELLS}
+# Cells whose checks judge returned values of one call (the attacks on results go there).
+VALUE_CELLS = [
+    CELL["check_random_sample"],
+    CELL["check_sigmoid_values"],
+    CELL["check_sigmoid_stability"],
+    CELL["check_bce_loss"],
+]
 
 REFERENCE = {name: getattr(reference, name) for name in contract.FUNCTIONS}
 
@@ -242,12 +249,7 @@ def _hostile(kind, function):
 @pytest.mark.parametrize("kind", ["eq", "subclass"])
 @pytest.mark.parametrize(
     "grade_id",
-    [
-        CELL["check_random_sample"],
-        CELL["check_sigmoid_values"],
-        CELL["check_sigmoid_stability"],
-        CELL["check_bce_loss"],
-    ],
+    VALUE_CELLS,
 )
 def test_objects_that_claim_equality_fail(grade_id, kind):
     """Can a returned object that 'equals everything' pass a check? It must not."""
@@ -576,12 +578,7 @@ def _verdicts_on_odd_values(make_impls, grade_id):
 
 @pytest.mark.parametrize(
     "grade_id",
-    [
-        CELL["check_random_sample"],
-        CELL["check_sigmoid_values"],
-        CELL["check_sigmoid_stability"],
-        CELL["check_bce_loss"],
-    ],
+    VALUE_CELLS,
 )
 def test_odd_return_values_fail_cleanly(grade_id):
     """Whatever the function returns, the check ends in an AssertionError, never a crash."""
