@@ -14,6 +14,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from autograder.exporters.feedback_html import FeedbackHTMLExporter
 from autograder.preprocessors.check_nbgrader_metadata import CheckNbgraderMetadata
 from autograder.preprocessors.feedback_readable import ReadableFeedback
 from autograder.preprocessors.reject_symlinks import RejectSymlinks
@@ -113,3 +114,6 @@ c.GenerateFeedback.preprocessors = [
     CSSHTMLHeaderPreprocessor,
     ReadableFeedback,
 ]
+# nbconvert's HTMLExporter with templates compiled once per process and no second
+# parse of the page (the same HTML: tests/exporters/test_feedback_html.py).
+c.GenerateFeedback.exporter_class = FeedbackHTMLExporter
