@@ -117,3 +117,36 @@ def release_checksums(release_dir: Path) -> dict[str, str]:
             if "grade_id" in meta and "checksum" in meta:
                 out[meta["grade_id"]] = meta["checksum"]
     return out
+
+
+_SCHEMA_VALIDATORS: dict[str, object] = {}
+
+
+def _validate_once_per_schema(instance, schema, *args, **kwargs) -> None:
+    """``jsonschema.validate`` with the schema checked and its validator built once."""
+    import jsonschema
+
+    if args or kwargs:
+        return jsonschema.validate(instance, schema, *args, **kwargs)
+    key = json.dumps(schema, sort_keys=True)
+    validator = _SCHEMA_VALIDATORS.get(key)
+    if validator is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        validator = _SCHEMA_VALIDATORS[key] = cls(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def check_nbgrader_schema_once() -> None:
+    """nbgrader's cell-metadata validator calls ``jsonschema.validate`` for every cell of
+    every notebook, which first checks nbgrader's own (constant) schema against the JSON
+    Schema metaschema: two thirds of its cost. In a grading process the schema is checked
+    once and its validator kept; every cell's verdict is the same."""
+    from types import SimpleNamespace
+
+    from nbgrader.nbgraderformat import common
+
+    if not isinstance(common.jsonschema, SimpleNamespace):
+        common.jsonschema = SimpleNamespace(validate=_validate_once_per_schema)

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from autograder.classgrade.app import (
     ReleaseChecksumFilter,
+    check_nbgrader_schema_once,
     ignore_nbgrader_sqlalchemy_warnings,
     make_app,
     release_checksums,
@@ -244,6 +245,7 @@ class _ScratchCourse:
         self.db_path = self.root / "gradebook.db"
         self.db_path.write_bytes(self.gradebook)
         self.app = make_app(self.root)
+        check_nbgrader_schema_once()  # a process grading many notebooks
         self.app.coursedir.db_url = f"sqlite:///{self.db_path}"
         self.app.coursedir.notebook_id = "*"
         self.app.log.propagate = False

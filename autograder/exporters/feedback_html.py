@@ -13,11 +13,15 @@ Two costs of the stock exporter, measured per feedback page (benchmarks/bench_th
   ``<img`` tags that match does not cover, or that has JupyterLab cells (never the
   classic-based ``feedback`` template), gets the stock BeautifulSoup pass;
 - every exporter compiles its Jinja templates afresh (~0.2 CPU-s): a process-wide
-  bytecode cache (keyed by template name, file and source checksum) compiles them once.
+  bytecode cache (keyed by template name, file and source checksum) compiles them once;
+- pygments highlights every code cell (~0.25 CPU-s), most of them given cells that are
+  the same for every student: the highlighted HTML is remembered per lexer, formatter
+  options, source, language and cell metadata (all that nbconvert's filter reads).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import jinja2
@@ -52,6 +56,31 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 
 
 _TEMPLATES = _MemoryBytecodeCache()
+_HIGHLIGHTED: dict[tuple, str] = {}
+_HIGHLIGHTED_MAX = 4096
+
+
+class _RememberedHighlight:
+    """nbconvert's ``Highlight2HTML`` filter, each distinct input highlighted once."""
+
+    def __init__(self, highlight: Highlight2HTML):
+        self.highlight = highlight
+
+    def __call__(self, source, language=None, metadata=None):
+        options = json.dumps(self.highlight.extra_formatter_options, sort_keys=True, default=repr)
+        key = (
+            self.highlight.pygments_lexer,
+            options,
+            source,
+            language,
+            None if metadata is None else json.dumps(metadata, sort_keys=True, default=repr),
+        )
+        html = _HIGHLIGHTED.get(key)
+        if html is None:
+            html = self.highlight(source, language, metadata)
+            if len(_HIGHLIGHTED) < _HIGHLIGHTED_MAX:
+                _HIGHLIGHTED[key] = html
+        return html
 
 
 def add_missing_alt(html: str) -> tuple[str, int] | None:
@@ -87,6 +116,8 @@ class FeedbackHTMLExporter(HTMLExporter):
         highlight_code = self.filters.get(
             "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
         )
+        if isinstance(highlight_code, Highlight2HTML):
+            highlight_code = _RememberedHighlight(highlight_code)
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources

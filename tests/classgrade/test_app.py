@@ -1,13 +1,17 @@
-"""Tests of the nbgrader set-up (autograder.classgrade.app): the noise filters."""
+"""Tests of the nbgrader set-up (autograder.classgrade.app): the noise filters, the
+schema checked once."""
 
 import logging
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nbgrader_helpers import ASSIGNMENT, ROOT, copy_course
 
 from autograder.classgrade import app as classgrade_app
 from autograder.classgrade import task
+from autograder.classgrade.app import check_nbgrader_schema_once
 from autograder.classgrade.gradebook import assignment_gradebook, ensure_assignment
 
 MESSAGE = "Attribute '%s' for cell %s has changed! (should be: %s, got: %s)"
@@ -58,3 +62,45 @@ def test_an_honest_submission_grades_without_nbgrader_noise(tmp_path):
     assert "has changed!" not in outcome.log
     assert "Overwriting files" in outcome.log  # the log itself is kept
     assert [str(w.message) for w in caught if "not in session" in str(w.message)] == []
+
+
+_metadata = st.fixed_dictionaries(
+    {"schema_version": st.just(3)},
+    optional={
+        "grade": st.one_of(st.booleans(), st.integers(0, 2)),
+        "solution": st.one_of(st.booleans(), st.text(max_size=2)),
+        "locked": st.booleans(),
+        "task": st.booleans(),
+        "grade_id": st.one_of(st.text(max_size=5), st.integers()),
+        "points": st.one_of(st.floats(allow_nan=False), st.integers(-2, 5), st.text(max_size=2)),
+        "cell_type": st.sampled_from(["code", "markdown", "raw"]),
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_metadata)
+def test_schema_checked_once_gives_nbgraders_verdicts(meta):
+    """The class command's cell validation accepts and refuses exactly what nbgrader's does."""
+    import jsonschema
+    from nbformat.v4 import new_code_cell
+    from nbgrader.nbgraderformat import MetadataValidator, common
+
+    cell = new_code_cell("x = 1", metadata={"nbgrader": dict(meta)})
+
+    def verdict():
+        try:
+            MetadataValidator().validate_cell(cell)
+        except jsonschema.ValidationError as exc:
+            return exc.message
+        return None
+
+    saved = common.jsonschema
+    try:
+        common.jsonschema = jsonschema
+        stock = verdict()
+        check_nbgrader_schema_once()
+        assert common.jsonschema is not jsonschema
+        assert verdict() == stock
+    finally:
+        common.jsonschema = saved

@@ -156,3 +156,26 @@ def test_alt_decisions_match_beautifulsoup(tags):
     for elem in missing:
         elem.attrs["alt"] = MISSING_ALT
     assert BeautifulSoup(fixed, features="html.parser") == expected
+
+
+def test_each_distinct_cell_is_highlighted_once(monkeypatch):
+    """A second student's page highlights only the code that differs from the first's."""
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    nb = _notebook()
+    first = _export(FeedbackHTMLExporter, nb)
+    highlighted = []
+    original = Highlight2HTML.__call__
+
+    def counting(self, source, language=None, metadata=None):
+        highlighted.append(source)
+        return original(self, source, language, metadata)
+
+    monkeypatch.setattr(Highlight2HTML, "__call__", counting)
+    assert _export(FeedbackHTMLExporter, nb) == first
+    assert highlighted == []
+    other = copy.deepcopy(nb)
+    other.cells[-2].source = "print('другой ответ')"
+    page = _export(FeedbackHTMLExporter, other)
+    assert highlighted == ["print('другой ответ')"]
+    assert "другой ответ" in page and page != first
