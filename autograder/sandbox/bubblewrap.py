@@ -385,6 +385,7 @@ def sandboxed_argv(
     *,
     ro_binds: Iterable[Bind] = (),
     rw_binds: Iterable[Bind] = (),
+    home_files: Iterable[tuple[str, str]] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
@@ -398,7 +399,10 @@ def sandboxed_argv(
     ``scratch_dir``: a host directory the command may write to, bound at the
     same path (call ``prepare_writable_dir`` on it first when running as
     root).  ``ro_binds`` / ``rw_binds``: more host paths, each a path (bound
-    at the same path) or a ``(host_path, sandbox_path)`` pair.  ``cwd``
+    at the same path) or a ``(host_path, sandbox_path)`` pair.  ``home_files``:
+    ``(host file, path relative to SANDBOX_HOME)`` pairs bound read-only into the
+    home, their folders writable like the rest of it (e.g. a cache the grader built,
+    in a folder the program also writes to).  ``cwd``
     defaults to ``SANDBOX_WORKDIR`` (empty, writable).  ``env`` adds to
     ``sandbox_env()``.  The Python installation and virtualenv of the grader
     are bound read-only (``python_binds``).  ``uid``: the host uid of the
@@ -439,6 +443,17 @@ def sandboxed_argv(
     args += ["--perms", "1777", "--dir", SANDBOX_WORKDIR]
 
     dirs = _Dirs(["/usr", "/etc", "/proc", "/dev", "/tmp", "/home", SANDBOX_HOME, SANDBOX_WORKDIR])
+    for src, relative in home_files:
+        parts = Path(relative).parts
+        if not parts or Path(relative).is_absolute() or ".." in parts:
+            raise ValueError(f"home file outside the sandbox home: {relative!r}")
+        folder = SANDBOX_HOME
+        for part in parts[:-1]:
+            folder += "/" + part
+            if folder not in dirs.made:
+                dirs.made.add(folder)
+                args += ["--perms", "1777", "--dir", folder]
+        args += ["--ro-bind", os.path.abspath(src), SANDBOX_HOME + "/" + "/".join(parts)]
     ro = list(python_install_dirs()) if python_binds else []
     for src, dest in _normalize_binds(ro) + _normalize_binds(ro_binds):
         args += dirs.parents(dest) + ["--ro-bind", src, dest]

@@ -19,6 +19,10 @@ starts an ipykernel under bubblewrap with resource limits
   read-only;
 * no ``MPLBACKEND`` either: ipykernel then selects its inline backend, so plots
   appear in the autograded notebook, the feedback and the formgrader;
+* matplotlib's font list, which every fresh home would otherwise rebuild on the first
+  ``import matplotlib.pyplot`` (~0.3 CPU-s per kernel), is built once per grading
+  process by the grader's own interpreter (``matplotlib_font_cache``) and bound
+  read-only into the kernel's ``MPLCONFIGDIR``;
 * its stdout/stderr go to a log file in the runtime directory (capped by the
   file-size limit), never to the grader's terminal.
 
@@ -28,6 +32,9 @@ starts an ipykernel under bubblewrap with resource limits
 
 from __future__ import annotations
 
+import atexit
+import functools
+import glob
 import os
 import shutil
 import stat
@@ -62,6 +69,38 @@ _CWD_ON_PATH = (
     "if p.endswith(('site-packages', 'dist-packages'))), 0), ''); del _s"
 )
 _SKIPPED_NAMES = {".ipynb_checkpoints", "__pycache__"}
+
+
+#: Where sandbox_env puts matplotlib's configuration and cache, below SANDBOX_HOME.
+_MPL_DIR = ".config/matplotlib"
+assert sandbox.sandbox_env()["MPLCONFIGDIR"] == f"{sandbox.SANDBOX_HOME}/{_MPL_DIR}"
+
+
+@functools.lru_cache(maxsize=1)
+def matplotlib_font_cache() -> str | None:
+    """Host path of matplotlib's font list (``fontlist-v*.json``) for this interpreter,
+    built once per process in a private folder by the grader's interpreter (no student
+    code involved); None if it cannot be built (each kernel then builds its own)."""
+    folder = tempfile.mkdtemp(prefix="one-neuron-mpl-")
+    atexit.register(shutil.rmtree, folder, True)
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-c", "import matplotlib.font_manager"],
+            env=sandbox.sandbox_env({"HOME": folder, "MPLCONFIGDIR": folder, "TMPDIR": folder}),
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=600,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = glob.glob(os.path.join(folder, "fontlist-v*.json"))
+    if len(found) != 1:
+        return None
+    os.chmod(folder, 0o755)
+    os.chmod(found[0], 0o644)
+    return found[0]
 
 
 def symlinked_entries(directory: str | None) -> set[str]:
@@ -210,11 +249,15 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
+        font_cache = matplotlib_font_cache()
         return sandbox.build_command(
             cmd,
             sandboxed=self.sandboxed,
             rw_binds=[self._runtime_dir],
             ro_binds=student_file_binds(self._student_dir, self.excluded_names),
+            home_files=[(font_cache, f"{_MPL_DIR}/{os.path.basename(font_cache)}")]
+            if font_cache
+            else [],
             limits=self.limits,
             uid=self.uid,
         )
@@ -226,12 +269,17 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["stderr"] = subprocess.STDOUT
         kw["close_fds"] = True
         if not self.sandboxed:
+            mpl_dir = os.path.join(self._runtime_dir, "mpl")
+            font_cache = matplotlib_font_cache()
+            if font_cache:
+                os.makedirs(mpl_dir, exist_ok=True)
+                shutil.copy(font_cache, mpl_dir)
             kw["env"] = sandbox.sandbox_env(
                 {
                     "HOME": self._runtime_dir,
                     "TMPDIR": self._runtime_dir,
                     "IPYTHONDIR": os.path.join(self._runtime_dir, "ipython"),
-                    "MPLCONFIGDIR": os.path.join(self._runtime_dir, "mpl"),
+                    "MPLCONFIGDIR": mpl_dir,
                 }
             )
         await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -277,6 +325,7 @@ __all__ = [
     "KERNEL_LIMITS",
     "BoundedKernelClient",
     "SandboxedKernelManager",
+    "matplotlib_font_cache",
     "student_file_binds",
     "symlinked_entries",
 ]

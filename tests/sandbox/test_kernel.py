@@ -83,3 +83,37 @@ def test_symlinked_entries_of_a_submission(tmp_path):
     (tmp_path / "dirty" / "deep").mkdir(parents=True)
     (tmp_path / "dirty" / "deep" / "b.txt").symlink_to("/etc/hostname")
     assert symlinked_entries(str(tmp_path)) == {"link.txt", "dirty"}
+
+
+def test_kernel_reads_the_graders_font_list_and_cannot_change_it(tmp_path):
+    """matplotlib's font list is read, not rebuilt, in every fresh sandbox home, and the
+    student cannot write to it (it is the grader's, shared by the class)."""
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+    from autograder.sandbox.kernel import matplotlib_font_cache
+
+    cache = matplotlib_font_cache()
+    assert cache and os.path.basename(cache).startswith("fontlist-v")
+    before = open(cache, "rb").read()
+    nb = code_notebook(
+        """
+        import logging, os, sys
+        logging.basicConfig(stream=sys.stdout, format="%(message)s")
+        logging.getLogger("matplotlib").setLevel(logging.DEBUG)
+        import matplotlib.font_manager
+        folder = os.environ["MPLCONFIGDIR"]
+        name = next(n for n in os.listdir(folder) if n.startswith("fontlist-v"))
+        print("folder writable", os.access(folder, os.W_OK))
+        try:
+            with open(os.path.join(folder, name), "a") as f:
+                f.write("x")
+            print("CHANGED")
+        except OSError as exc:
+            print("list read-only", type(exc).__name__)
+        """
+    )
+    SandboxedExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    out = stream_text(nb.cells[0])
+    assert "Using fontManager instance from" in out, out
+    assert "folder writable True" in out and "list read-only" in out, out
+    assert "CHANGED" not in out
+    assert open(cache, "rb").read() == before
