@@ -16,7 +16,8 @@ Two costs of the stock exporter, measured per feedback page (benchmarks/bench_th
   bytecode cache (keyed by template name, file and source checksum) compiles them once;
 - pygments highlights every code cell (~0.25 CPU-s), most of them given cells that are
   the same for every student: the highlighted HTML is remembered per lexer, formatter
-  options, source, language and cell metadata (all that nbconvert's filter reads).
+  options, source, language and the cell's ``magics_language`` (all that nbconvert's
+  filter reads).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class _RememberedHighlight:
             options,
             source,
             language,
-            None if metadata is None else json.dumps(metadata, sort_keys=True, default=repr),
+            # the only key of the cell's metadata nbconvert's _pygments_highlight reads
+            # (the rest, e.g. nbclient's execution times, differs from student to student)
+            json.dumps(metadata.get("magics_language"), default=repr) if metadata else None,
         )
         html = _HIGHLIGHTED.get(key)
         if html is None:

@@ -175,7 +175,12 @@ def test_each_distinct_cell_is_highlighted_once(monkeypatch):
     assert _export(FeedbackHTMLExporter, nb) == first
     assert highlighted == []
     other = copy.deepcopy(nb)
+    for cell in other.cells:  # what differs from one student to the next without mattering
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-12-02T01:30:00Z"}
     other.cells[-2].source = "print('другой ответ')"
     page = _export(FeedbackHTMLExporter, other)
     assert highlighted == ["print('другой ответ')"]
     assert "другой ответ" in page and page != first
+    other.cells[-2].metadata["magics_language"] = "bash"  # nbconvert then lexes it as bash
+    assert "hl-ipython3" in _export(FeedbackHTMLExporter, other)
+    assert highlighted == ["print('другой ответ')"] * 2
