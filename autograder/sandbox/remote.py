@@ -329,6 +329,8 @@ class StudentWorker:
         self._from_worker: int | None = None
         self._stderr: int | None = None
         self._stderr_data = bytearray()
+        #: Bytes read from the response pipe and not yet consumed (see _read_exact).
+        self._received = bytearray()
         self._stderr_count = 0
         self._student_process: psutil.Process | None = None
         self._cells: list[dict] | None = None
@@ -338,6 +340,8 @@ class StudentWorker:
         self._seed: int | None = None
         self._deadline: float | None = None
         self._handles: dict[int, tuple[weakref.ref, int]] = {}
+        #: Envs of the shared objects in the arguments being encoded (see _encode_arg).
+        self._envs_used: set[str] = set()
         self._next_handle = 0
         self.load_report: list[dict] = []
         self.observations: list[CallObservation] = []
@@ -386,6 +390,8 @@ class StudentWorker:
         resp_read, resp_write = os.pipe()
         err_read, err_write = os.pipe()
         os.set_blocking(err_read, False)
+        # A worker that stops reading cannot block a write past its timeout.
+        os.set_blocking(req_write, False)
         limits = sandbox.Limits(
             memory_bytes=self.memory_bytes, nproc=32, fsize_bytes=16 * sandbox.MiB, cpu_seconds=3600
         )
@@ -418,6 +424,7 @@ class StudentWorker:
             for fd in (req_read, resp_write, err_write):
                 os.close(fd)
         self._to_worker, self._from_worker, self._stderr = req_write, resp_read, err_read
+        self._received.clear()
         self._student_process = None
         self.spawns += 1
         # No student code runs yet: a worker that cannot answer a ping is a
@@ -435,6 +442,7 @@ class StudentWorker:
             if fd is not None:
                 os.close(fd)
         self._to_worker = self._from_worker = self._stderr = None
+        self._received.clear()
         self._student_process = None
         if process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -488,20 +496,23 @@ class StudentWorker:
         return response
 
     def _write_all(self, data: bytes, timeout: float) -> None:
+        """Write data to the (non-blocking) request pipe within timeout."""
         end = time.monotonic() + timeout
         view = memoryview(data)
         while view:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise WorkerTimeout(f"превышено время ({timeout:g} с) при передаче данных")
-            _, ready, _ = select.select([], [self._to_worker], [], left)
-            if not ready:
-                continue
             try:
                 written = os.write(self._to_worker, view[: 1 << 16])
+            except BlockingIOError:
+                written = 0  # the pipe is full: wait below
             except BrokenPipeError as exc:
                 raise WorkerFailure("процесс с кодом студента аварийно завершился") from exc
             view = view[written:]
+            if not view:
+                return
+            left = end - time.monotonic()
+            if left <= 0:
+                raise WorkerTimeout(f"превышено время ({timeout:g} с) при передаче данных")
+            select.select([], [self._to_worker], [], left)
 
     def _drain_stderr(self) -> None:
         """Read what the worker wrote to stderr so far (keeps the first bytes of a call)."""
@@ -518,8 +529,13 @@ class StudentWorker:
                 self._stderr_data += chunk[:room]
 
     def _read_exact(self, size: int, end: float, timeout: float) -> bytes:
-        chunks, got = [], 0
-        while got < size:
+        """The next size bytes of the response pipe, read by the deadline end.
+
+        Reads ahead what the pipe holds (a small response takes one read); bytes after
+        a response stay in _received for the next one, as they would in the pipe.
+        """
+        received = self._received
+        while len(received) < size:
             left = end - time.monotonic()
             if left <= 0:
                 raise WorkerTimeout(f"превышено время выполнения ({timeout:g} с)")
@@ -529,15 +545,17 @@ class StudentWorker:
                 self._drain_stderr()
             if self._from_worker not in ready:
                 continue
-            chunk = os.read(self._from_worker, min(size - got, 1 << 20))
+            want = min(max(size - len(received), 1 << 16), 1 << 20)
+            chunk = os.read(self._from_worker, want)
             if not chunk:
                 raise WorkerFailure(
                     "процесс с кодом студента аварийно завершился"
                     " (например, исчерпал память или вызвал выход)"
                 )
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            received += chunk
+        data = bytes(received[:size])
+        del received[:size]
+        return data
 
     def _read_response(self, timeout: float) -> dict:
         end = time.monotonic() + timeout
@@ -685,20 +703,28 @@ class StudentWorker:
                 f"a {cls.name} with {cls.env_attribute} {selector!r} cannot be sent to the worker"
             )
         state = {name: self._encode_arg(getattr(value, name, None)) for name in cls.state}
+        self._envs_used.add(env)
         return wire.encode_object(cls.name, env, self._handle(value), state)
 
     def _encode_arg(self, value: Any) -> Any:
-        encoded = wire.encode(value, object_hook=self._encode_object)
-        if _contains_unsupported(encoded):
-            raise TypeError(f"argument of type {type(value).__name__} cannot be sent to the worker")
-        return encoded
+        """wire.encode of an argument; TypeError where the format has no place for a value.
+
+        The env of every shared object encoded (at any depth) is added to _envs_used.
+        """
+        try:
+            return wire.encode(value, object_hook=self._encode_object, strict=True)
+        except wire.Unencodable:
+            raise TypeError(
+                f"argument of type {type(value).__name__} cannot be sent to the worker"
+            ) from None
 
     def call(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
         """Call the student's function name; see the module docstring for the semantics."""
         kwargs = dict(kwargs or {})
+        self._envs_used = set()
         encoded_args = [self._encode_arg(value) for value in args]
         encoded_kwargs = [[key, self._encode_arg(value)] for key, value in kwargs.items()]
-        needed = _envs_used(encoded_args) | _envs_used([item for _, item in encoded_kwargs])
+        needed = self._envs_used
         for env in sorted(needed - {wire.STUDENT_ENV} - set(self._installed_envs)):
             self._ensure_process()
             self._send_install_env(env)
@@ -742,8 +768,9 @@ class StudentWorker:
         return student_error(error["type"], error["message"])
 
     def _returned(self, value):
-        value = _replace_unsupported(value)
-        return _without_text(value) if self._installed_envs else value
+        if self._installed_envs:
+            return _map_leaves(value, _anonymous)
+        return _map_leaves(value, _placeholder)
 
     def _observe(self, name, cpu_before, cpu_after, wall_before, error) -> None:
         cpu = None if cpu_before is None or cpu_after is None else max(0.0, cpu_after - cpu_before)
@@ -860,30 +887,6 @@ def _valid_error(error) -> bool:
     )
 
 
-def _envs_used(encoded) -> set[str]:
-    """Env names of the shared objects in encoded values (at any depth)."""
-    found: set[str] = set()
-    if type(encoded) is dict:
-        if "__object__" in encoded:
-            found.add(encoded["__object__"]["env"])
-        for item in encoded.values():
-            found |= _envs_used(item)
-    elif type(encoded) is list:
-        for item in encoded:
-            found |= _envs_used(item)
-    return found
-
-
-def _contains_unsupported(value) -> bool:
-    if type(value) is dict:
-        if "__unsupported__" in value:
-            return True
-        return any(_contains_unsupported(item) for item in value.values())
-    if type(value) is list:
-        return any(_contains_unsupported(item) for item in value)
-    return False
-
-
 def _map_leaves(value, leaf):
     """value with leaf() applied to everything that is not a tuple, list or dict."""
     if type(value) in (tuple, list):
@@ -894,16 +897,14 @@ def _map_leaves(value, leaf):
     return leaf(value)
 
 
-def _without_text(value):
-    """value with every string and student-named placeholder made an anonymous one."""
-    return _map_leaves(
-        value, lambda x: opaque("object") if type(x) is str or isinstance(x, Opaque) else x
-    )
+def _placeholder(x):
+    """An unsupported marker as an Opaque placeholder named like the student's type."""
+    return opaque(x.name) if isinstance(x, wire.Unsupported) else x
 
 
-def _replace_unsupported(value):
-    """value with every unsupported marker replaced by an Opaque placeholder."""
-    return _map_leaves(value, lambda x: opaque(x.name) if isinstance(x, wire.Unsupported) else x)
+def _anonymous(x):
+    """A string, placeholder or unsupported marker as an anonymous placeholder (no text)."""
+    return opaque("object") if type(x) is str or isinstance(x, (Opaque, wire.Unsupported)) else x
 
 
 __all__ = [

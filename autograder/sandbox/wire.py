@@ -9,8 +9,10 @@ Every message is a 4-byte big-endian length followed by that many bytes of UTF-8
 (an object). Values are JSON scalars (``None``, bool, int, float with NaN/inf, str) or
 single-key objects:
 
-    {"__ndarray__": {"npy": <base64 .npy>, "ro": bool}}   numpy array
-    {"__npscalar__": <base64 0-d .npy>}                    numpy scalar
+    {"__ndarray__": {"dtype": str, "shape": [int, ...],    numpy array
+                     "fortran": bool, "ro": bool,
+                     "data": <base64 raw bytes>}}
+    {"__npscalar__": {"dtype": str, "data": <base64>}}     numpy scalar
     {"__tuple__": [...]}, {"__list__": [...]}            sequences
     {"__dict__": [[str, value], ...]}                      dict with str keys
     {"__object__": {"class": str, "env": str,
@@ -25,14 +27,18 @@ built that class in (``"student"``: the student's own; any other name: a namespa
 trusted functions the grader installed under that name), ``handle`` identifies the grader's object so the worker keeps the same
 instance across calls, and ``state`` holds the attributes the grader and worker sync.
 
-``.npy`` data is written with ``allow_pickle=False`` and read by a strict parser that
-refuses object and void dtypes and any size mismatch; nothing is ever unpickled.
+An array travels as its raw bytes (``tobytes``, in Fortran order when np.save would
+write it so: F-contiguous and not C-contiguous) with ``dtype`` its ``dtype.str``. The
+decoder accepts only the canonical ``dtype.str`` of a plain kind (bool, int, uint,
+float, complex, datetime, timedelta, bytes, str: never object, void, structured or
+custom dtypes), at most ``MAX_NDIM`` non-negative dimensions, and data of exactly
+``prod(shape) * itemsize`` bytes (strict base64); the result is a fresh copy.
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import binascii
 import json
 import math
 import os
@@ -48,14 +54,31 @@ MAX_MESSAGE_BYTES = 64 * 2**20
 MAX_DEPTH = 24
 MAX_TEXT = 2000
 MAX_NDIM = 32
+#: Largest dimension of an array (a zero-size array may have huge other dimensions).
+MAX_DIMENSION = 2**53 - 1
 MAX_NAME = 100
 #: The env of classes built in the student's own namespace.
 STUDENT_ENV = "student"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}\Z")
+#: dtype kinds that travel: bool, int, uint, float, complex, timedelta, datetime, bytes, str.
+_PLAIN_KINDS = frozenset("biufcmMSU")
 
 
 class ProtocolError(ValueError):
     """A message that does not follow the wire format."""
+
+
+class Unencodable(Exception):
+    """Raised by ``encode(..., strict=True)`` where it would write an unsupported marker."""
+
+
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    # strict: only the alphabet, correct padding, nothing after it; ASCII str only
+    return binascii.a2b_base64(text, strict_mode=True)
 
 
 # ---------------------------------------------------------------- codec --
@@ -73,86 +96,91 @@ def type_name(value: Any) -> str:
     return short(name, 200)
 
 
-def encode_array(array: np.ndarray) -> str:
-    """Base64 text of the .npy serialisation of a plain, non-object array."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, array, allow_pickle=False)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def encode_array(array: np.ndarray) -> dict:
+    """The ``__ndarray__`` body of a plain (non-object, non-void) array: raw bytes + header.
+
+    Fortran order is kept as np.save keeps it (an F-contiguous, not C-contiguous array
+    travels in F order); any other array travels in C order.
+    """
+    fortran = array.flags.f_contiguous and not array.flags.c_contiguous
+    return {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "fortran": fortran,
+        "ro": not array.flags.writeable,
+        "data": _b64encode(array.tobytes("F" if fortran else "C")),
+    }
 
 
-# The header numpy writes for plain dtypes, matched exactly (a fast path:
-# anything else goes through numpy's own, slower, header reader).
-_PLAIN_HEADER = re.compile(
-    r"\{'descr': '([<>|=][a-zA-Z][0-9]{1,3})', 'fortran_order': (True|False), "
-    r"'shape': \(((?:[0-9]{1,18}, )*[0-9]{1,18},?|)\), \} *\n\Z"
-)
+_ARRAY_KEYS = frozenset(("dtype", "shape", "fortran", "ro", "data"))
+_SCALAR_KEYS = frozenset(("dtype", "data"))
+#: dtype strings as ``dtype.str`` writes them for the kinds that travel: bool, ints,
+#: floats, complex, datetime/timedelta (with an optional unit), bytes and str.
+_DTYPE = re.compile(r"[<>|][biufcmMSU][0-9]{1,9}(?:\[[0-9]{0,9}[a-zA-Z]{1,2}\])?\Z")
+_DTYPES: dict[str, np.dtype] = {}
 
 
-def _plain_header(raw):
-    """(shape, fortran, dtype, data offset) of a numpy-written header, or None."""
-    if raw[:6] != b"\x93NUMPY" or len(raw) < 12 or raw[7] != 0:
-        return None
-    if raw[6] == 1:
-        size, start = int.from_bytes(raw[8:10], "little"), 10
-    elif raw[6] == 2:
-        size, start = int.from_bytes(raw[8:12], "little"), 12
-    else:
-        return None
-    if size > 4096:
-        return None
-    match = _PLAIN_HEADER.match(raw[start : start + size].decode("latin1"))
-    if match is None:
-        return None
+def _dtype(text: Any) -> np.dtype:
+    """The dtype named by text, which must be its canonical ``dtype.str`` of a plain kind."""
+    dtype = _DTYPES.get(text) if type(text) is str else None
+    if dtype is not None:
+        return dtype
+    if type(text) is not str or _DTYPE.match(text) is None:
+        raise ProtocolError("bad dtype")
     try:
-        dtype = np.dtype(match.group(1))
-    except TypeError:
-        return None
-    shape = tuple(int(n) for n in match.group(3).replace(",", " ").split())
-    return shape, match.group(2) == "True", dtype, start + size
+        dtype = np.dtype(text)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError("bad dtype") from exc
+    if dtype.str != text or dtype.hasobject or dtype.kind not in _PLAIN_KINDS:
+        raise ProtocolError("bad dtype")
+    if len(_DTYPES) < 256:
+        _DTYPES[text] = dtype
+    return dtype
 
 
-def decode_array(text: Any) -> np.ndarray:
-    """Strictly parse base64 .npy text into a fresh, writeable ndarray."""
+def _data(text: Any) -> bytes:
     if type(text) is not str:
-        raise ProtocolError("npy data must be a string")
+        raise ProtocolError("array data must be a string")
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError) as exc:
+        return _b64decode(text)
+    except ValueError as exc:  # binascii.Error, or a non-ASCII str
         raise ProtocolError("bad base64") from exc
-    plain = _plain_header(raw)
-    if plain is not None:
-        shape, fortran, dtype, offset = plain
-        return _array_from(raw[offset:], shape, fortran, dtype)
-    stream = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise ProtocolError("unsupported npy version")
-    except ProtocolError:
-        raise
-    except Exception as exc:  # numpy raises several types for malformed headers
-        raise ProtocolError("malformed npy header") from exc
-    return _array_from(raw[stream.tell() :], shape, fortran, dtype)
+
+
+def decode_array(body: Any) -> np.ndarray:
+    """Strictly parse an ``__ndarray__`` body into a fresh, writeable ndarray."""
+    if type(body) is not dict or body.keys() != _ARRAY_KEYS:
+        raise ProtocolError("bad array")
+    shape, fortran = body["shape"], body["fortran"]
+    if type(fortran) is not bool or type(body["ro"]) is not bool:
+        raise ProtocolError("bad array")
+    if (
+        type(shape) is not list
+        or len(shape) > MAX_NDIM
+        or any(type(n) is not int or not 0 <= n <= MAX_DIMENSION for n in shape)
+    ):
+        raise ProtocolError("bad shape")
+    return _array_from(_data(body["data"]), tuple(shape), fortran, _dtype(body["dtype"]))
+
+
+def decode_scalar(body: Any) -> np.generic:
+    """Strictly parse an ``__npscalar__`` body into a numpy scalar."""
+    if type(body) is not dict or body.keys() != _SCALAR_KEYS:
+        raise ProtocolError("bad numpy scalar")
+    return _array_from(_data(body["data"]), (), False, _dtype(body["dtype"]))[()]
 
 
 def _array_from(data, shape, fortran, dtype):
-    if dtype.hasobject or dtype.kind == "V":
-        raise ProtocolError("object and void arrays are refused")
-    if (
-        type(shape) is not tuple
-        or len(shape) > MAX_NDIM
-        or any(type(n) is not int or n < 0 for n in shape)
-    ):
-        raise ProtocolError("bad shape")
     count = math.prod(shape)
     if count * dtype.itemsize != len(data):
-        raise ProtocolError("npy data size does not match its header")
+        raise ProtocolError("array data size does not match its header")
     if count == 0 or dtype.itemsize == 0:
-        return np.zeros(shape, dtype=dtype)
+        if count > MAX_MESSAGE_BYTES:
+            raise ProtocolError("bad shape")
+        try:
+            return np.zeros(shape, dtype=dtype)
+        except (ValueError, MemoryError) as exc:
+            raise ProtocolError("bad shape") from exc
     flat = np.frombuffer(data, dtype=dtype, count=count)
     return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
 
@@ -162,14 +190,16 @@ def encode(
     depth: int = 0,
     object_hook: Callable[[Any], dict | None] | None = None,
     refs: dict[int, dict] | None = None,
+    strict: bool = False,
 ) -> Any:
     """JSON-able form of value; types outside the format become a marker.
 
     object_hook(value) may return an encoded shared object (grader side) or None.
     refs maps id() of the call's array and object arguments to their __argref__.
+    strict: raise Unencodable instead of writing an unsupported marker.
     """
     if depth > MAX_DEPTH:
-        return {"__unsupported__": "nesting too deep"}
+        return _unsupported("nesting too deep", strict)
     if refs and id(value) in refs:
         return refs[id(value)]
     kind = type(value)
@@ -177,27 +207,32 @@ def encode(
         return value
     if kind is int:
         if value.bit_length() > 4000:
-            return {"__unsupported__": "int too large"}
+            return _unsupported("int too large", strict)
         return value
     if issubclass(kind, np.ndarray):  # type(), unlike isinstance, cannot be faked
         plain = np.ndarray.view(value, np.ndarray)
-        if plain.dtype.hasobject or plain.dtype.kind == "V":
-            return {"__unsupported__": "ndarray[%s]" % short(plain.dtype.str, 100)}
-        return {"__ndarray__": {"npy": encode_array(plain), "ro": not plain.flags.writeable}}
+        dtype = plain.dtype
+        if dtype.hasobject or dtype.kind not in _PLAIN_KINDS:
+            return _unsupported("ndarray[%s]" % short(dtype.str, 100), strict)
+        if dtype.itemsize == 0 and plain.size > MAX_MESSAGE_BYTES:
+            return _unsupported("ndarray too large", strict)
+        return {"__ndarray__": encode_array(plain)}
     if issubclass(kind, np.generic):
         scalar = np.asarray(value)
-        if scalar.dtype.hasobject or scalar.dtype.kind == "V":
-            return {"__unsupported__": type_name(value)}
-        return {"__npscalar__": encode_array(scalar)}
+        dtype = scalar.dtype
+        if dtype.hasobject or dtype.kind not in _PLAIN_KINDS:
+            return _unsupported(type_name(value), strict)
+        return {"__npscalar__": {"dtype": dtype.str, "data": _b64encode(scalar.tobytes())}}
     if kind is tuple or kind is list:
-        items = [encode(item, depth + 1, object_hook, refs) for item in value]
+        items = [encode(item, depth + 1, object_hook, refs, strict) for item in value]
         return {"__tuple__" if kind is tuple else "__list__": items}
     if kind is dict:
         if not all(type(key) is str for key in value):
-            return {"__unsupported__": "dict with non-str keys"}
+            return _unsupported("dict with non-str keys", strict)
         return {
             "__dict__": [
-                [key, encode(item, depth + 1, object_hook, refs)] for key, item in value.items()
+                [key, encode(item, depth + 1, object_hook, refs, strict)]
+                for key, item in value.items()
             ]
         }
     if object_hook is not None:
@@ -208,10 +243,16 @@ def encode(
     if issubclass(kind, bool):
         return bool(int.__int__(value))
     if issubclass(kind, int):
-        return encode(int.__int__(value), depth, object_hook)
+        return encode(int.__int__(value), depth, object_hook, None, strict)
     if issubclass(kind, float):
         return float.__float__(value)
-    return {"__unsupported__": type_name(value)}
+    return _unsupported(type_name(value), strict)
+
+
+def _unsupported(name: str, strict: bool) -> dict:
+    if strict:
+        raise Unencodable(name)
+    return {"__unsupported__": name}
 
 
 class Unsupported:
@@ -245,17 +286,12 @@ def decode(
         raise ProtocolError("unexpected JSON value of type %s" % kind.__name__)
     ((tag, body),) = obj.items()
     if tag == "__ndarray__":
-        if type(body) is not dict or set(body) != {"npy", "ro"} or type(body["ro"]) is not bool:
-            raise ProtocolError("bad array")
-        array = decode_array(body["npy"])
+        array = decode_array(body)
         if body["ro"]:
             array.flags.writeable = False
         return array
     if tag == "__npscalar__":
-        array = decode_array(body)
-        if array.ndim != 0:
-            raise ProtocolError("numpy scalar must be 0-d")
-        return array[()]
+        return decode_scalar(body)
     if tag in ("__tuple__", "__list__"):
         if type(body) is not list:
             raise ProtocolError("bad sequence")
@@ -293,9 +329,12 @@ def decode(
     raise ProtocolError("unknown tag")
 
 
+_JSON = json.JSONEncoder(allow_nan=True, separators=(",", ":"))
+
+
 def pack(message: dict) -> bytes:
     """Bytes of one framed message."""
-    data = json.dumps(message, allow_nan=True, separators=(",", ":")).encode("utf-8")
+    data = _JSON.encode(message).encode("utf-8")
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError("message too large")
     return HEADER.pack(len(data)) + data
@@ -312,23 +351,35 @@ def unpack_body(data: bytes) -> dict:
     return message
 
 
-def _read_exact(fd, size):
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise EOFError("pipe closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+class MessageReader:
+    """Blocking reader of the messages on fd (used by the worker).
 
+    Reads ahead what the pipe holds (one syscall for a small message) and keeps the
+    bytes after a message for the next one, exactly as they would stay in the pipe.
+    """
 
-def read_message(fd: int) -> dict:
-    """Blocking read of one message (used by the worker)."""
-    (size,) = HEADER.unpack(_read_exact(fd, HEADER.size))
-    if size > MAX_MESSAGE_BYTES:
-        raise ProtocolError("message too large")
-    return unpack_body(_read_exact(fd, size))
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def _fill(self, size: int) -> None:
+        while len(self.buffer) < size:
+            want = min(max(size - len(self.buffer), 1 << 16), 1 << 20)
+            chunk = os.read(self.fd, want)
+            if not chunk:
+                raise EOFError("pipe closed")
+            self.buffer += chunk
+
+    def read(self) -> dict:
+        self._fill(HEADER.size)
+        (size,) = HEADER.unpack_from(self.buffer)
+        if size > MAX_MESSAGE_BYTES:
+            raise ProtocolError("message too large")
+        end = HEADER.size + size
+        self._fill(end)
+        body = bytes(self.buffer[HEADER.size : end])
+        del self.buffer[:end]
+        return unpack_body(body)
 
 
 def write_message(fd: int, message: dict) -> None:

@@ -194,9 +194,10 @@ class Worker:
         return None
 
     def serve(self, read_fd: int, write_fd: int) -> None:
+        reader = wire.MessageReader(read_fd)
         while True:
             try:
-                message = wire.read_message(read_fd)
+                message = reader.read()
             except EOFError:
                 return
             operation = getattr(self, "op_%s" % message.get("op"), None)

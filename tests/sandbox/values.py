@@ -15,7 +15,14 @@ ARRAYS = [
     np.arange(24, dtype=np.int32).reshape(2, 3, 4)[:, ::2, 1:],
     np.array(["a", "бв"]),
     np.arange(4, dtype=">f8"),
-    np.array(["2026-11-27", "NaT"], dtype="datetime64[D]"),  # numpy's own header reader
+    np.array(["2026-11-27", "NaT"], dtype="datetime64[D]"),
+    np.array([1, -2], dtype="timedelta64[ms]"),
+    np.array([b"ab", b""], dtype="S2"),
+    np.array([1.5, -0.25], dtype=">c16"),
+    np.arange(3, dtype=np.float16),
+    np.asfortranarray(np.arange(24, dtype=np.int16).reshape(2, 3, 4)),
+    np.arange(10.0)[::3],
+    np.zeros((2, 0, 3), dtype="<U3"),
 ]
 
 SCALARS = [
