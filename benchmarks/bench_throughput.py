@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import io
 import json
 import os
 import resource
@@ -266,6 +267,72 @@ def breakdown(course: Path, students: list[str]) -> dict:
     }
 
 
+# What every student's grading starts with, whatever is shared across the class: bubblewrap
+# can only exec a program, so each sandbox is a fresh interpreter that imports what the
+# notebook's kernel (ipykernel, numpy, matplotlib with the inline backend) and the verdict
+# worker (numpy) need. Measured inside the sandbox (the process's own CPU time).
+FRESH_INTERPRETERS = {
+    "kernel": "import ipykernel.kernelapp, ipykernel.ipkernel, numpy, matplotlib; "
+    "matplotlib.use('module://matplotlib_inline.backend_inline'); import matplotlib.pyplot",
+    "verdict worker": "import numpy",
+}
+
+
+def interpreter_floor(rounds: int = 5) -> dict[str, float]:
+    """Median CPU seconds of each fresh sandboxed interpreter's imports (font list bound
+    as for a kernel)."""
+    import statistics
+
+    from autograder.sandbox import bubblewrap as sandbox
+    from autograder.sandbox.kernel import KERNEL_LIMITS, matplotlib_font_cache
+
+    font_cache = matplotlib_font_cache()
+    home = [(font_cache, f".config/matplotlib/{Path(font_cache).name}")] if font_cache else []
+    sandboxed = sandbox.require_sandbox(None)
+    out = {}
+    for name, code in FRESH_INTERPRETERS.items():
+        program = (
+            f"{code}\nimport resource\nr = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "print(r.ru_utime + r.ru_stime)"
+        )
+        argv = sandbox.build_command(
+            [sys.executable, "-P", "-c", program],
+            sandboxed=sandboxed,
+            home_files=home if sandboxed else [],
+            limits=KERNEL_LIMITS,
+        )
+        runs = []
+        for _ in range(rounds):
+            done = subprocess.run(argv, capture_output=True, text=True, check=True)
+            runs.append(float(done.stdout.split()[-1]))
+        out[name] = statistics.median(runs)
+    return out
+
+
+def notebook_code_cpu() -> float:
+    """CPU seconds of the reference notebook's own code (its code cells with the visible
+    checks, plots drawn to PNG as the inline backend does), run in this process after
+    its imports: the student's share of a kernel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+
+    nb = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    namespace: dict = {}
+    code = [c.source.split("### BEGIN HIDDEN TESTS")[0] for c in nb.cells if c.cell_type == "code"]
+    exec(compile(code[0], "imports", "exec"), namespace)  # imports: counted above
+    t0 = time.process_time()
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        for source in code[1:]:
+            exec(compile(source.replace("plt.show()", ""), "cell", "exec"), namespace)
+            for number in plt.get_fignums():
+                plt.figure(number).savefig(io.BytesIO(), format="png")
+            plt.close("all")
+    return time.process_time() - t0
+
+
 def build(base: Path, size: int) -> Path:
     from fixtures import synthetic_class
 
@@ -440,6 +507,24 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cpu_nb:.2f} = {by_cpu:.2f}x\n"
                 f"3x needs <= {ncores * plain_cpu / 3:.2f} CPU-s per notebook in the class "
                 f"command (= plain's CPU x {ncores}/3, feedback included)"
+            )
+        fresh = interpreter_floor()
+        own = notebook_code_cpu()
+        fixed = sum(fresh.values())
+        report["fresh_interpreters"] = dict(fresh, notebook_code=own)
+        print(
+            "\nper student, before any sharing can help: fresh sandboxed interpreters "
+            + ", ".join(f"{k} {v:.2f}" for k, v in fresh.items())
+            + f" CPU-s; the notebook's own code {own:.2f} CPU-s (reference, plots drawn)"
+        )
+        if "ratio" in report:
+            need = ncores * report["ratio"]["plain_s_per_sub"] / 3
+            report["fresh_interpreters"]["cpu_s_per_nb_for_3x"] = need
+            print(
+                f"3x of plain's {report['ratio']['plain_s_per_sub']:.2f} s/sub on {ncores} cores "
+                f"allows {need:.2f} CPU-s per notebook in all (fully busy cores); the fresh "
+                f"interpreters and the notebook's code alone take {fixed + own:.2f} "
+                f"({100 * (fixed + own) / need:.0f} %), before nbgrader, the checks and feedback"
             )
         report["load_end"] = load()
         save()
