@@ -56,7 +56,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from autograder.sandbox import bubblewrap as sandbox
 from autograder.sandbox.kernel import KERNEL_LIMITS, SandboxedKernelManager, symlinked_entries
@@ -111,6 +111,13 @@ class SandboxedExecute(Execute):
         60,
         help="Seconds the outputs of a cell may take to arrive after its reply (nbclient's 4 s "
         "fail a cell whose large output a busy grader decodes slowly; output is capped anyway).",
+    ).tag(config=True)
+
+    shutdown_kernel = Enum(
+        ["graceful", "immediate"],
+        default_value="immediate",
+        help="How the kernel stops after the notebook: its sandbox is thrown away with it, "
+        "so it is killed at once (nbclient's graceful shutdown polls for its exit).",
     ).tag(config=True)
 
     max_notebook_output_bytes = Integer(

@@ -1,5 +1,7 @@
 """SandboxedExecute: nbgrader's Execute with the kernel in the sandbox (caps, lost kernels, refusal)."""
 
+import os
+
 import pytest
 from nbgrader_helpers import code_notebook, stream_text
 
@@ -83,3 +85,29 @@ def test_the_worker_keeps_a_non_interactive_backend_and_the_kernel_none():
             [("env", "import os\ndef backend():\n    return os.environ.get('MPLBACKEND')\n")]
         )
         assert worker.call("backend") == "Agg"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox has a uid of its own only as root")
+def test_the_kernel_is_killed_with_everything_it_started(tmp_path):
+    """The kernel is stopped at once after the notebook (no graceful shutdown): nothing
+    of its sandbox, not even a process it left running, outlives grading."""
+    import psutil
+
+    from autograder.preprocessors.sandboxed_execute import SandboxedExecute
+
+    assert SandboxedExecute().shutdown_kernel == "immediate"
+    nb = code_notebook(
+        "import os, subprocess\n"
+        "subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+        "print(os.getuid())"
+    )
+    SandboxedExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    uid = int(stream_text(nb.cells[0]))
+    assert uid >= sandbox.SANDBOX_UID_BASE
+
+    def left():
+        return [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid]
+
+    # the kernel's pid namespace is torn down with it; wait for the kernel to reap it
+    _, alive = psutil.wait_procs(left(), timeout=60)
+    assert alive == []
