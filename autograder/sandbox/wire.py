@@ -154,12 +154,11 @@ def decode_array(body: Any) -> np.ndarray:
     shape, fortran = body["shape"], body["fortran"]
     if type(fortran) is not bool or type(body["ro"]) is not bool:
         raise ProtocolError("bad array")
-    if (
-        type(shape) is not list
-        or len(shape) > MAX_NDIM
-        or any(type(n) is not int or not 0 <= n <= MAX_DIMENSION for n in shape)
-    ):
+    if type(shape) is not list or len(shape) > MAX_NDIM:
         raise ProtocolError("bad shape")
+    for n in shape:
+        if type(n) is not int or n < 0 or n > MAX_DIMENSION:
+            raise ProtocolError("bad shape")
     return _array_from(_data(body["data"]), tuple(shape), fortran, _dtype(body["dtype"]))
 
 
@@ -182,6 +181,8 @@ def _array_from(data, shape, fortran, dtype):
         except (ValueError, MemoryError) as exc:
             raise ProtocolError("bad shape") from exc
     flat = np.frombuffer(data, dtype=dtype, count=count)
+    if len(shape) == 1:
+        return flat.copy()
     return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
 
 

@@ -163,10 +163,9 @@ class Worker:
             ):
                 result = function(*args, **kwargs)
             refs = {}
+            objects = {id(instance) for _, instance, _ in self.call_objects}
             for key, value in list(enumerate(args)) + list(kwargs.items()):
-                if isinstance(value, np.ndarray) or any(
-                    value is o for _, o, _ in self.call_objects
-                ):
+                if isinstance(value, np.ndarray) or id(value) in objects:
                     refs.setdefault(
                         id(value), {"__argref__": ["a" if type(key) is int else "k", key]}
                     )
