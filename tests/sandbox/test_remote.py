@@ -133,6 +133,30 @@ def test_timeout_raises_in_russian_and_respawns(worker):
     np.testing.assert_array_equal(worker.call("noisy", (np.arange(3),)), [0, 2, 4])
 
 
+STOP_READING = """
+import os, sys, threading, time
+def answer_twice_and_stop_reading():
+    # a thread forges the answers of this call and the next; the main thread never
+    # reads a request again, so the next request stays in the pipe
+    response = b'{"ok":true,"result":1,"error":null,"args_after":[],"kwargs_after":{}}'
+    frame = len(response).to_bytes(4, "big") + response
+    threading.Thread(target=os.write, args=(int(sys.argv[2]), frame * 2)).start()
+    time.sleep(1000)
+"""
+
+
+def test_a_worker_that_stops_reading_cannot_hold_a_large_request_past_the_timeout():
+    """Is sending a request larger than the pipe's free room bounded by the timeout too?"""
+    with StudentWorker(call_timeout=2, unsafe=True) as student:
+        student.load([("stop", STOP_READING), ("identity", CELLS["identity"])])
+        assert student.call("answer_twice_and_stop_reading") == 1
+        assert student.call("answer_twice_and_stop_reading") == 1  # forged, never read
+        # the pipe is nearly empty: a blocking write of a large chunk would wait forever
+        with pytest.raises(WorkerTimeout, match="при передаче данных"):
+            student.call("identity", (np.zeros(2**20),))
+        assert student.call("identity", (3,)) == 3  # a fresh worker
+
+
 def test_time_budget_covers_all_calls_of_a_block(worker):
     """Is a check's total budget enforced across calls?"""
     with worker.time_budget(0.0):
