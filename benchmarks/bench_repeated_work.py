@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: [worker._encode_arg(v) for v in (net, X, y)],
         number=200,
     )
-    figures["wire: encode_array of X (.npy + base64)"] = best(
+    figures["wire: encode_array of X (raw bytes + base64)"] = best(
         lambda: wire.encode_array(X), number=1000
     )
     encoded = wire.encode_array(X)
