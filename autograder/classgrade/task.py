@@ -49,6 +49,7 @@ from autograder.classgrade.app import (
     ignore_nbgrader_sqlalchemy_warnings,
     make_app,
     release_checksums,
+    unsynced_sqlite_below,
 )
 from autograder.classgrade.gradebook import read_submission
 from autograder.classgrade.results import ERROR, GRADED, KERNEL_DIED, TIMED_OUT
@@ -244,6 +245,7 @@ class _ScratchCourse:
         self.gradebook = course.gradebook
         self.db_path = self.root / "gradebook.db"
         self.db_path.write_bytes(self.gradebook)
+        unsynced_sqlite_below(self.root)  # a throwaway copy: no fsync per commit
         self.app = make_app(self.root)
         check_nbgrader_schema_once()  # a process grading many notebooks
         self.app.coursedir.db_url = f"sqlite:///{self.db_path}"

@@ -104,3 +104,24 @@ def test_schema_checked_once_gives_nbgraders_verdicts(meta):
         assert verdict() == stock
     finally:
         common.jsonschema = saved
+
+
+def test_only_databases_below_the_scratch_root_skip_fsync(tmp_path):
+    import sqlalchemy
+
+    scratch, course = tmp_path / "scratch", tmp_path / "course"
+    scratch.mkdir()
+    course.mkdir()
+    classgrade_app.unsynced_sqlite_below(scratch)
+
+    def synchronous(path):
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        finally:
+            engine.dispose()
+
+    assert synchronous(scratch / "gradebook.db") == 0  # OFF
+    assert synchronous(course / "gradebook.db") == 2  # FULL, SQLite's default
+    assert synchronous(tmp_path / "scratch-other.db") == 2  # a prefix is not a folder
