@@ -35,7 +35,8 @@ def mixed_class(course):
     submit(course, "partial", BAD_DOUBLE)
     submit(course, "late", GOOD, timestamp="2026-01-16 12:00:00 UTC")
     # (graded students go to the workers in sorted order: the one that takes two time
-    # budgets (it is retried once) comes first, beside the others, not after them)
+    # budgets (it is retried once) is second, so it starts at once on the second worker,
+    # beside the others, not after them)
     submit(course, "endless", {"double": "while True:\n    pass"})
     submit(course, "dies", {"double": "import os\nos._exit(1)"})
     submit(course, "badjson", raw=b'{"cells": [')
