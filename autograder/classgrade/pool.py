@@ -36,6 +36,7 @@ from autograder.classgrade.task import (
     GradingTask,
     grade_student,
     prepare,
+    warm_shared_caches,
 )
 
 #: Outcomes graded a second time, in a fresh worker, before they are final.
@@ -158,6 +159,8 @@ def grade_in_workers(
             queue.extend(itertools.islice(pending, 1))
 
     refill()
+    if queue:
+        warm_shared_caches(course)  # before forking: every worker inherits them
     spawned = 0
 
     def new_slot() -> _Slot:

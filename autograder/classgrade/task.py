@@ -141,6 +141,28 @@ def prepare(course: CourseSnapshot, scratch_dir: str | None = None) -> None:
     _scratch_course(course, scratch_dir)
 
 
+def warm_shared_caches(course: CourseSnapshot) -> None:
+    """Fill, in a process about to fork its workers, the process-wide caches whose
+    content is the same for every student, so that each forked worker inherits them
+    instead of filling its own: matplotlib's font list for the sandboxed kernels
+    (``autograder.sandbox.kernel.matplotlib_font_cache``) and the feedback's drawings of
+    the formulas of the assignment's markdown (``feedback_readable.tex_to_svg``). Best
+    effort: a cache left empty is filled by the workers as before."""
+    import nbformat
+
+    from autograder.preprocessors.feedback_readable import render_math
+    from autograder.sandbox.kernel import matplotlib_font_cache
+
+    matplotlib_font_cache()
+    for name, content in course.files.items():
+        if name.startswith("source/") and name.endswith(".ipynb"):
+            with contextlib.suppress(Exception):  # a broken source notebook: nothing warmed
+                nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+                for cell in nb.cells:
+                    if cell.cell_type == "markdown":
+                        render_math(cell.source)
+
+
 _SCRATCH: dict[tuple[str, str | None], _ScratchCourse] = {}
 
 

@@ -112,3 +112,29 @@ def test_broken_course_is_a_setup_error_not_a_student_failure(course, tmp_path):
     )
     with pytest.raises(task.GradingSetupError, match="bad config"):
         task.prepare(broken, str(tmp_path))
+
+
+def test_shared_caches_are_warmed_before_the_workers_fork():
+    """What is the same for every student is computed once in the coordinator: the
+    kernels' font list and the drawings of every formula of the assignment's markdown."""
+    from nbgrader_helpers import ROOT
+
+    from autograder.assignment.contract import ASSIGNMENT
+    from autograder.preprocessors.feedback_readable import render_math, tex_to_svg
+    from autograder.sandbox.kernel import matplotlib_font_cache
+
+    source = ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    course = task.CourseSnapshot(
+        files={f"source/{ASSIGNMENT}/{ASSIGNMENT}.ipynb": source.read_bytes()}, gradebook=b""
+    )
+    tex_to_svg.cache_clear()
+    task.warm_shared_caches(course)
+    assert matplotlib_font_cache() is not None
+    drawn = tex_to_svg.cache_info().currsize
+    assert drawn >= 50
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:  # a worker's feedback then draws nothing new
+        if cell.cell_type == "markdown":
+            render_math(cell.source)
+    assert tex_to_svg.cache_info().currsize == drawn
+    assert tex_to_svg.cache_info().misses == drawn
