@@ -44,8 +44,7 @@ Nothing measured inside the worker decides anything (student code could rewrite 
 Per call the grader observes from outside (``CallObservation``, from
 ``observed_call(fn, ...)`` or ``StudentWorker.observations``): the returned value or
 exception, the in-place state of arguments, ``cpu_seconds`` (user + system CPU time of
-the worker process before and after the call: psutil's ``cpu_times()`` figure, read
-from the process's /proc/<pid>/stat through an fd opened when it started),
+the worker process, measured with psutil on its pid before and after the call),
 ``wall_seconds`` (informational), and ``stderr``: what the worker wrote to its stderr
 pipe during the call (numpy warnings are printed there; the student can silence or
 forge it, so it may only feed a hint, never a pass). Warnings are not re-emitted.
@@ -96,8 +95,6 @@ MAX_RESPONSE_BYTES = wire.MAX_MESSAGE_BYTES
 MAX_STDERR_BYTES = 64 * 1024
 #: Observations kept per worker (the oldest are dropped).
 MAX_OBSERVATIONS = 100_000
-#: Clock ticks per second of /proc/<pid>/stat times (psutil's CLOCK_TICKS).
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def worker_program() -> str:
@@ -336,7 +333,6 @@ class StudentWorker:
         self._received = bytearray()
         self._stderr_count = 0
         self._student_process: psutil.Process | None = None
-        self._student_stat: int | None = None  # fd of its /proc/<pid>/stat
         self._cells: list[dict] | None = None
         self._failed_cells: dict[int, dict] = {}
         self._preamble = 0
@@ -438,7 +434,6 @@ class StudentWorker:
         except WorkerFailure as exc:
             raise WorkerStartError(f"the sandboxed worker does not start: {exc}") from exc
         self._student_process = _leaf_process(self.process.pid)
-        self._student_stat = _open_stat(self._student_process)
 
     def kill(self) -> None:
         """Kill the worker (the next request starts a fresh one)."""
@@ -449,9 +444,6 @@ class StudentWorker:
         self._to_worker = self._from_worker = self._stderr = None
         self._received.clear()
         self._student_process = None
-        if self._student_stat is not None:
-            os.close(self._student_stat)
-            self._student_stat = None
         if process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -577,21 +569,14 @@ class StudentWorker:
             raise ProtocolViolation("процесс с кодом студента ответил не по протоколу") from exc
 
     def _cpu_seconds(self) -> float | None:
-        """User + system CPU time of the worker process (and its reaped children).
-
-        The figure psutil's ``cpu_times()`` gives (same file, same fields, same sum),
-        read from the /proc/<pid>/stat of the leaf process opened once when the worker
-        started: one pread instead of psutil's open, read, parse, close. The fd stays
-        bound to that process: once it is gone the read fails (None), even if its pid
-        is reused.
-        """
-        if self._student_stat is None:
+        """User + system CPU time of the worker process (and its reaped children)."""
+        if self._student_process is None:
             return None
         try:
-            data = os.pread(self._student_stat, 4096, 0)
-        except OSError:  # ESRCH: the process is gone
+            times = self._student_process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return None
-        return _stat_cpu_seconds(data)
+        return times.user + times.system + times.children_user + times.children_system
 
     # -- loading --
 
@@ -882,41 +867,6 @@ def _leaf_process(pid: int) -> psutil.Process | None:
             if not process.children():
                 leaves.append(process)
     return leaves[-1] if leaves else None
-
-
-def _open_stat(process: psutil.Process | None) -> int | None:
-    """A read-only fd of process's /proc/<pid>/stat, or None (no such process).
-
-    Opened right after the first ping, before any student code runs; is_running()
-    (psutil compares the creation time) afterwards rules out a reused pid.
-    """
-    if process is None:
-        return None
-    try:
-        fd = os.open(os.path.join(psutil.PROCFS_PATH, str(process.pid), "stat"), os.O_RDONLY)
-    except OSError:
-        return None
-    if not process.is_running():
-        os.close(fd)
-        return None
-    return fd
-
-
-def _stat_cpu_seconds(data: bytes) -> float | None:
-    """utime + stime + cutime + cstime of a /proc/<pid>/stat text, in seconds, as psutil
-    computes them (fields after the parenthesised name; each / CLOCK_TICKS, then summed)."""
-    fields = data[data.rfind(b")") + 2 :].split()
-    if len(fields) < 15:
-        return None
-    try:
-        return (
-            float(fields[11]) / CLOCK_TICKS
-            + float(fields[12]) / CLOCK_TICKS
-            + float(fields[13]) / CLOCK_TICKS
-            + float(fields[14]) / CLOCK_TICKS
-        )
-    except ValueError:
-        return None
 
 
 def _bounded_source(source: str) -> str:
