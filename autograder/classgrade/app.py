@@ -152,24 +152,30 @@ def check_nbgrader_schema_once() -> None:
         common.jsonschema = SimpleNamespace(validate=_validate_once_per_schema)
 
 
+_UNSYNCED_ROOTS: list[str] = []  # folder prefixes, with a trailing separator
+
+
+def _no_fsync(dbapi_connection, _record) -> None:
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    for _, name, path in dbapi_connection.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path and os.path.realpath(path).startswith(tuple(_UNSYNCED_ROOTS)):
+            dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+
 def unsynced_sqlite_below(root: Path) -> None:
     """SQLite databases whose file lies below ``root`` are written without fsync in this
     process. For a scratch course's gradebook: a throwaway copy, reset before every
     student, that the coordinator merges into the course's gradebook; each of nbgrader's
     ~40 commits per notebook would otherwise wait for the disk. Every other database
     (the course's own gradebook included) keeps SQLite's default."""
-    import sqlite3
-
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     prefix = os.path.join(os.path.realpath(root), "")
-
-    def no_fsync(dbapi_connection, _record) -> None:
-        if not isinstance(dbapi_connection, sqlite3.Connection):
-            return
-        for _, name, path in dbapi_connection.execute("PRAGMA database_list").fetchall():
-            if name == "main" and path and os.path.realpath(path).startswith(prefix):
-                dbapi_connection.execute("PRAGMA synchronous = OFF")
-
-    event.listen(Engine, "connect", no_fsync)
+    if prefix not in _UNSYNCED_ROOTS:
+        _UNSYNCED_ROOTS.append(prefix)
+    if not event.contains(Engine, "connect", _no_fsync):  # one listener per process
+        event.listen(Engine, "connect", _no_fsync)
